@@ -1,0 +1,174 @@
+"""Chat messages: the one place an episode becomes OpenAI-format messages and a transcript.
+
+Pure data, beside :mod:`iapo_bench.core`, so that models can render what envs build without
+importing envs.
+
+- :func:`system_prompt`: instructions plus the tool schemas in a Hermes ``<tools>`` block.
+- :func:`build_messages`: system, user (image + question), then per turn the assistant's
+  message and a ``role: "tool"`` message (text part, then image parts) or, after an
+  unreadable message, a ``role: "user"`` message saying what was wrong.
+- :func:`render_transcript`: the same messages as one text, ChatML-style, with ``<image>``
+  where each image stands: the ``"text"`` of an observation.
+
+Image parts are ``{"type": "image"}`` placeholders, matched in order with the observation's
+``"images"`` (TRL's dataset convention); :func:`attach_images` fills them in for processors
+that want the image inline.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from iapo_bench.core import ParseError, ToolCall, Turn
+
+__all__ = [
+    "IMAGE_PLACEHOLDER",
+    "attach_images",
+    "build_messages",
+    "parse_error_feedback",
+    "render_transcript",
+    "system_prompt",
+    "tool_result_text",
+]
+
+IMAGE_PLACEHOLDER = "<image>"
+"""Where an image stands in a transcript."""
+
+Message = dict[str, Any]
+
+_INSTRUCTIONS = """\
+You answer questions about images. You may call tools to look closer before answering.
+
+# Tools
+
+You are provided with function signatures within <tools></tools> XML tags:
+<tools>
+{tools}
+</tools>
+
+To call a function, reply with a JSON object with its name and arguments within \
+<tool_call></tool_call> XML tags:
+<tool_call>
+{{"name": <function-name>, "arguments": <args-json-object>}}
+</tool_call>
+Image coordinates are pixels of the first image you were shown, as [x0, y0, x1, y1].
+
+When you know the answer, reply with it within <answer></answer> XML tags, e.g. \
+<answer>42</answer>. Give a number without units, or a label exactly as written in the image.
+
+Each reply holds exactly one action: one <tool_call> or one <answer>. You may think before it."""
+
+
+def system_prompt(tool_schemas: Sequence[Mapping[str, Any]]) -> str:
+    """The system message: instructions and one JSON schema a line in a ``<tools>`` block."""
+    tools = "\n".join(json.dumps(schema, ensure_ascii=False) for schema in tool_schemas)
+    return _INSTRUCTIONS.format(tools=tools)
+
+
+def parse_error_feedback(error: ParseError) -> str:
+    """What the env tells the agent after a message it could not read as one action."""
+    return (
+        f"Your last message was not a valid action ({error.error.value}): {error.message}\n"
+        "Reply with exactly one <tool_call>...</tool_call> or <answer>...</answer>."
+    )
+
+
+def tool_result_text(turn: Turn) -> str:
+    """The text part of a tool message: the tool's text, or its error."""
+    assert turn.result is not None
+    if turn.result.error is not None:
+        return f"Error: {turn.result.error}"
+    return turn.result.text
+
+
+def build_messages(system: str, question: str, turns: Sequence[Turn]) -> list[Message]:
+    """The episode so far as OpenAI-format chat messages (fresh objects on every call).
+
+    >>> from iapo_bench.core import Answer
+    >>> msgs = build_messages("sys", "How many?", [Turn(text="<answer>3</answer>",
+    ...                                                   action=Answer(text="3"))])
+    >>> [m["role"] for m in msgs]
+    ['system', 'user', 'assistant']
+    """
+    messages: list[Message] = [
+        {"role": "system", "content": system},
+        {
+            "role": "user",
+            "content": [{"type": "image"}, {"type": "text", "text": question}],
+        },
+    ]
+    for index, turn in enumerate(turns):
+        assistant: Message = {"role": "assistant", "content": turn.text}
+        if isinstance(turn.action, ToolCall):
+            call_id = f"call_{index}"
+            assistant["tool_calls"] = [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    # A dict, as transformers' chat templates and TRL expect; the endpoint
+                    # policy serialises it to the string the OpenAI API wants.
+                    "function": {"name": turn.action.name, "arguments": dict(turn.action.arguments)},
+                }
+            ]
+            messages.append(assistant)
+            content: list[dict[str, Any]] = [{"type": "text", "text": tool_result_text(turn)}]
+            if turn.result is not None and turn.result.image is not None:
+                content.append({"type": "image"})
+            messages.append(
+                {"role": "tool", "tool_call_id": call_id, "name": turn.action.name, "content": content}
+            )
+        elif isinstance(turn.action, ParseError):
+            messages.append(assistant)
+            messages.append({"role": "user", "content": parse_error_feedback(turn.action)})
+        else:
+            messages.append(assistant)
+    return messages
+
+
+def _content_text(content: str | Sequence[Mapping[str, Any]]) -> str:
+    if isinstance(content, str):
+        return content
+    parts = []
+    for part in content:
+        parts.append(IMAGE_PLACEHOLDER if part["type"] == "image" else part["text"])
+    return "\n".join(parts)
+
+
+def render_transcript(messages: Sequence[Mapping[str, Any]]) -> str:
+    """Messages as one ChatML-style text with ``<image>`` marks, in image order.
+
+    Tool messages are rendered as ``<tool_response>`` blocks, as Qwen2.5's template does.
+    """
+    blocks = []
+    for message in messages:
+        text = _content_text(message["content"])
+        if message["role"] == "tool":
+            text = f"<tool_response>\n{text}\n</tool_response>"
+        blocks.append(f"<|im_start|>{message['role']}\n{text}<|im_end|>")
+    return "\n".join(blocks)
+
+
+def attach_images(messages: Sequence[Mapping[str, Any]], images: Sequence[Any]) -> list[Message]:
+    """A copy of ``messages`` whose image placeholders carry ``"image"``, in order.
+
+    Raises ``ValueError`` when the counts differ: that is the bookkeeping bug to catch early.
+    """
+    remaining = list(images)
+    out: list[Message] = []
+    for message in messages:
+        copy = dict(message)
+        if not isinstance(message["content"], str):
+            parts = []
+            for part in message["content"]:
+                if part["type"] == "image":
+                    if not remaining:
+                        raise ValueError("more image placeholders than images")
+                    part = {"type": "image", "image": remaining.pop(0)}
+                parts.append(dict(part))
+            copy["content"] = parts
+        out.append(copy)
+    if remaining:
+        raise ValueError(f"{len(remaining)} images left over after the last placeholder")
+    return out

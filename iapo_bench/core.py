@@ -1,0 +1,304 @@
+"""The shared value types of iapo-bench, at the bottom of every import.
+
+Everything above (tools, rewards, envs, baselines, the harness) passes these around; this
+module imports nothing else of the package.
+
+- :class:`Task`: one question about one image, with its hidden reference and tool metadata.
+- :class:`ToolCall`, :class:`Answer`, :class:`ParseError`: what the one action parser makes of a
+  model's message (see :func:`iapo_bench.tools.parse_action`).
+- :class:`ToolResult`: what a tool returns (text, an optional image, an optional error).
+- :class:`Turn`, :class:`Trajectory`: one episode, as the env records it and rewards read it.
+
+Images are ``uint8`` arrays of shape ``(H, W, 3)``, made read-only when a model stores them,
+so a frozen model really is frozen. Models that hold images compare them by value.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
+
+__all__ = [
+    "Action",
+    "Answer",
+    "AnswerType",
+    "Box",
+    "Element",
+    "ImageArray",
+    "ParseError",
+    "ParseErrorKind",
+    "Split",
+    "Task",
+    "ToolCall",
+    "ToolResult",
+    "Trajectory",
+    "Turn",
+    "as_image",
+]
+
+Split = Literal["train", "validation", "test"]
+"""The three disjoint task splits of every family."""
+
+
+def as_image(value: Any) -> np.ndarray:
+    """Validate ``value`` as an RGB image and return a read-only ``uint8 (H, W, 3)`` array.
+
+    Accepts a numpy array or a PIL image. Raises ``ValueError`` naming what is wrong.
+
+    >>> as_image(np.zeros((2, 3, 3), dtype=np.uint8)).shape
+    (2, 3, 3)
+    """
+    if not isinstance(value, np.ndarray) and hasattr(value, "convert"):  # a PIL image
+        value = np.asarray(value.convert("RGB"))
+    if not isinstance(value, np.ndarray):
+        raise ValueError(f"an image must be a numpy array or PIL image, got {type(value).__name__}")
+    if value.dtype != np.uint8 or value.ndim != 3 or value.shape[2] != 3:
+        raise ValueError(f"an image must be uint8 (H, W, 3), got {value.dtype} {value.shape}")
+    if value.shape[0] < 1 or value.shape[1] < 1:
+        raise ValueError(f"an image must not be empty, got shape {value.shape}")
+    if value.flags.writeable:
+        value = value.copy()
+        value.flags.writeable = False
+    return value
+
+
+def _image_summary(value: np.ndarray) -> dict[str, Any]:
+    # JSON records carry a fingerprint of each image, not its pixels.
+    return {"shape": list(value.shape), "sha256": hashlib.sha256(value.tobytes()).hexdigest()}
+
+
+ImageArray = Annotated[
+    np.ndarray,
+    PlainValidator(as_image),
+    PlainSerializer(_image_summary, when_used="json"),
+]
+"""A read-only ``uint8 (H, W, 3)`` image; serialised to JSON as its shape and SHA-256."""
+
+
+def _values_equal(a: Any, b: Any) -> bool:
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        return (
+            isinstance(a, np.ndarray)
+            and isinstance(b, np.ndarray)
+            and a.shape == b.shape
+            and bool(np.array_equal(a, b))
+        )
+    if isinstance(a, (tuple, list)) and isinstance(b, (tuple, list)):
+        return len(a) == len(b) and all(_values_equal(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+class _Value(BaseModel):
+    """Frozen pydantic base whose equality compares image arrays by value."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", arbitrary_types_allowed=True)
+
+    def __eq__(self, other: object) -> bool:
+        if type(self) is not type(other):
+            return NotImplemented
+        return all(
+            _values_equal(getattr(self, name), getattr(other, name))
+            for name in type(self).model_fields
+        )
+
+    __hash__ = None  # type: ignore[assignment]  # image arrays are not hashable
+
+
+class AnswerType(str, enum.Enum):
+    """How a reference answer is to be compared (DESIGN.md's answer types)."""
+
+    NUMBER = "number"
+    TEXT = "text"
+    CHOICE = "choice"
+    ID = "id"
+    DATE = "date"
+    LIST = "list"
+
+
+class Box(BaseModel):
+    """An axis-aligned pixel box ``[x0, x1) x [y0, y1)`` in the image the model was shown."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    x0: int = Field(description="Left edge, inclusive.")
+    y0: int = Field(description="Top edge, inclusive.")
+    x1: int = Field(description="Right edge, exclusive.")
+    y1: int = Field(description="Bottom edge, exclusive.")
+
+    @property
+    def width(self) -> int:
+        """Width in pixels."""
+        return self.x1 - self.x0
+
+    @property
+    def height(self) -> int:
+        """Height in pixels."""
+        return self.y1 - self.y0
+
+    def as_list(self) -> list[int]:
+        """The box as ``[x0, y0, x1, y1]``, the order tools take."""
+        return [self.x0, self.y0, self.x1, self.y1]
+
+    def union(self, other: Box) -> Box:
+        """The smallest box holding both boxes."""
+        return Box(
+            x0=min(self.x0, other.x0),
+            y0=min(self.y0, other.y0),
+            x1=max(self.x1, other.x1),
+            y1=max(self.y1, other.y1),
+        )
+
+
+class Element(BaseModel):
+    """One drawn element of a task image, recorded by its generator for tools and tests."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str = Field(description="What it is, e.g. 'bar', 'category_label', 'value_label'.")
+    key: str = Field(
+        description="The data key it belongs to (a category label), or '' for chart furniture."
+    )
+    box: Box = Field(description="Where it is, in pixels of the shown image.")
+    text: str = Field(default="", description="The string drawn, for text elements.")
+
+
+class Task(_Value):
+    """One task: an image, a question, and the hidden data that scores and serves it.
+
+    A task is fully determined by its key (family, version, split, difficulty, seed): the same
+    key gives the same bytes in any process. Observations never carry the hidden fields
+    (``answer``, ``evidence``, ``elements``, ``data``, ``source_image``).
+    """
+
+    id: str = Field(description="Stable id, '{family}/{version}/{split}/d{difficulty}/{seed}'.")
+    family: str = Field(description="Task family, e.g. 'chart'.")
+    version: str = Field(description="Env version of the family, e.g. 'v0'.")
+    split: Split = Field(description="Which disjoint split the seed belongs to.")
+    difficulty: int = Field(ge=0, description="Difficulty level; 0 is the easiest.")
+    seed: int = Field(ge=0, description="Generator seed, inside the split's seed range.")
+    image: ImageArray = Field(description="The image as first shown to the agent.")
+    source_image: ImageArray = Field(
+        description="The full-resolution render the shown image was made from (zoom reads it)."
+    )
+    question: str = Field(description="The question shown with the image.")
+    answer: str = Field(description="The reference answer, as text.")
+    answer_type: AnswerType = Field(description="How the answer is compared.")
+    question_kind: str = Field(description="The generator's question template, e.g. 'compare'.")
+    evidence: tuple[str, ...] = Field(
+        default=(), description="Keys of the elements the answer depends on."
+    )
+    elements: tuple[Element, ...] = Field(
+        default=(), description="Every drawn element with its box, for tools and tests."
+    )
+    tool_names: tuple[str, ...] = Field(
+        default=(), description="Names of the family's tools that apply to this task."
+    )
+    data: Mapping[str, Any] = Field(
+        default_factory=dict,
+        description="The generator's data table (JSON-like), from which the answer is computed.",
+    )
+
+    def content_hash(self) -> str:
+        """SHA-256 over everything that makes up the task's bytes."""
+        digest = hashlib.sha256()
+        for image in (self.image, self.source_image):
+            digest.update(repr(image.shape).encode())
+            digest.update(image.tobytes())
+        digest.update(
+            self.model_dump_json(exclude={"image", "source_image"}).encode(),
+        )
+        return digest.hexdigest()
+
+
+class ToolCall(_Value):
+    """A parsed, schema-valid call of a named tool."""
+
+    kind: Literal["tool_call"] = Field(default="tool_call", description="Discriminator.")
+    name: str = Field(description="The tool's name.")
+    arguments: dict[str, Any] = Field(
+        default_factory=dict, description="Arguments as validated by the tool's schema."
+    )
+
+
+class Answer(_Value):
+    """A final answer; it ends the episode."""
+
+    kind: Literal["answer"] = Field(default="answer", description="Discriminator.")
+    text: str = Field(description="The answer text, stripped of surrounding whitespace.")
+
+
+class ParseErrorKind(str, enum.Enum):
+    """Why a message could not be read as exactly one action."""
+
+    NO_ACTION = "no_action"
+    MALFORMED_JSON = "malformed_json"
+    UNKNOWN_TOOL = "unknown_tool"
+    INVALID_ARGUMENTS = "invalid_arguments"
+    SEVERAL_ACTIONS = "several_actions"
+
+
+class ParseError(_Value):
+    """A message that is not exactly one valid action; the agent is told why and goes on."""
+
+    kind: Literal["parse_error"] = Field(default="parse_error", description="Discriminator.")
+    error: ParseErrorKind = Field(description="The typed reason, counted in reports.")
+    message: str = Field(description="A human-readable explanation shown to the agent.")
+
+
+Action = Annotated[ToolCall | Answer | ParseError, Field(discriminator="kind")]
+"""What :func:`iapo_bench.tools.parse_action` returns."""
+
+
+class ToolResult(_Value):
+    """What a tool returns to the agent; tools report failures here instead of raising."""
+
+    text: str = Field(description="Text shown to the agent.")
+    image: ImageArray | None = Field(default=None, description="An image shown to the agent.")
+    error: str | None = Field(
+        default=None, description="Why the call failed, or None when it succeeded."
+    )
+
+    @property
+    def ok(self) -> bool:
+        """Whether the call succeeded."""
+        return self.error is None
+
+
+class Turn(_Value):
+    """One agent message and what the env answered."""
+
+    text: str = Field(description="The agent's message, verbatim.")
+    action: Action = Field(description="What the parser made of it.")
+    result: ToolResult | None = Field(
+        default=None, description="The tool's result when the action was a call."
+    )
+
+
+class Trajectory(_Value):
+    """One episode of a task, as rewards and the harness read it."""
+
+    task_id: str = Field(description="The task's id; privileged code looks the task up by it.")
+    turns: tuple[Turn, ...] = Field(default=(), description="Every turn, in order.")
+    truncated: bool = Field(default=False, description="Whether the turn limit ended it.")
+
+    @property
+    def answer(self) -> Answer | None:
+        """The final answer, or None when the episode ended without one."""
+        if self.turns and isinstance(self.turns[-1].action, Answer):
+            return self.turns[-1].action
+        return None
+
+    @property
+    def tool_calls(self) -> tuple[Turn, ...]:
+        """The turns whose action was a valid tool call."""
+        return tuple(t for t in self.turns if isinstance(t.action, ToolCall))
+
+    @property
+    def parse_errors(self) -> tuple[ParseError, ...]:
+        """The parse errors, in order."""
+        return tuple(t.action for t in self.turns if isinstance(t.action, ParseError))

@@ -1,0 +1,63 @@
+"""Gymnasium environments of multimodal tool-use tasks, and the task families behind them.
+
+Importing this package registers every family and its Gymnasium id
+(``ToolUse-Chart-v0``); ``gym.make("iapo_bench:ToolUse-Chart-v0")`` imports it for you.
+"""
+
+import gymnasium as gym
+
+from iapo_bench.envs.chart.family import ChartFamily
+from iapo_bench.envs.env import ToolUseEnv
+from iapo_bench.envs.family import (
+    SPLIT_SEEDS,
+    FrozenTestList,
+    TaskFamily,
+    families,
+    get_family,
+    load_task,
+    parse_task_id,
+    register_family,
+)
+from iapo_bench.envs.spaces import ImageSpace, UnicodeText
+
+__all__ = [
+    "SPLIT_SEEDS",
+    "ChartFamily",
+    "FrozenTestList",
+    "ImageSpace",
+    "TaskFamily",
+    "ToolUseEnv",
+    "UnicodeText",
+    "env_ids",
+    "families",
+    "family_for_env_id",
+    "get_family",
+    "load_task",
+    "parse_task_id",
+    "register_family",
+]
+
+register_family(ChartFamily())
+
+
+def env_ids() -> list[str]:
+    """The Gymnasium ids of every registered family."""
+    return [family.env_id for family in families().values()]
+
+
+def family_for_env_id(env_id: str) -> TaskFamily:
+    """The family behind a Gymnasium id (``KeyError`` naming the known ids otherwise)."""
+    env_id = env_id.removeprefix("iapo_bench:")
+    for family in families().values():
+        if family.env_id == env_id:
+            return family
+    raise KeyError(f"unknown env id {env_id!r}; known: {env_ids()}")
+
+
+for _family in families().values():
+    if _family.env_id not in gym.registry:
+        gym.register(
+            id=_family.env_id,
+            entry_point="iapo_bench.envs.env:ToolUseEnv",
+            kwargs={"family": _family.name},
+        )

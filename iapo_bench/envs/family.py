@@ -1,0 +1,241 @@
+"""Task families: the one contract every generator implements, plus task ids and splits.
+
+- :class:`TaskFamily`: a seeded generator of :class:`~iapo_bench.core.Task` with its tools,
+  default rubric, version hash and frozen test list.
+- :data:`SPLIT_SEEDS`: the disjoint seed ranges of the train, validation and test splits.
+- :func:`task_id` / :func:`parse_task_id`: a task's key as a string and back.
+- :func:`register_family`, :func:`get_family`, :func:`load_task`: the family registry, and how
+  privileged code (oracle, rewards, tests) gets a task from its id.
+"""
+
+from __future__ import annotations
+
+import abc
+import functools
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any
+
+import numpy as np
+import PIL
+from PIL import features
+from pydantic import BaseModel, ConfigDict, Field
+
+from iapo_bench.core import Split, Task
+from iapo_bench.envs.fonts import fonts_fingerprint
+from iapo_bench.tools.base import Tool
+
+__all__ = [
+    "SPLIT_SEEDS",
+    "FrozenTestList",
+    "TaskFamily",
+    "families",
+    "get_family",
+    "load_task",
+    "parse_task_id",
+    "register_family",
+    "split_seed",
+    "task_id",
+]
+
+SPLIT_SEEDS: dict[str, range] = {
+    "train": range(0, 1_000_000_000),
+    "validation": range(1_000_000_000, 1_001_000_000),
+    "test": range(2_000_000_000, 2_001_000_000),
+}
+"""Disjoint generator seed ranges; ``reset(seed=s)`` draws the task with seed ``start + s``."""
+
+_TASK_ID = re.compile(r"\A(?P<family>[a-z0-9_]+)/(?P<version>v\d+)/(?P<split>train|validation|test)"
+                      r"/d(?P<difficulty>\d+)/(?P<seed>\d+)\Z")
+
+
+def split_seed(split: Split, index: int) -> int:
+    """The generator seed of task ``index`` of ``split``; raises ``ValueError`` out of range."""
+    seeds = SPLIT_SEEDS[split]
+    if not 0 <= index < len(seeds):
+        raise ValueError(f"seed {index} is out of range for split {split!r} (0 <= seed < {len(seeds)})")
+    return seeds.start + index
+
+
+def task_id(family: str, version: str, split: Split, difficulty: int, seed: int) -> str:
+    """A task's key as its id, e.g. ``'chart/v0/test/d1/2000000007'``."""
+    return f"{family}/{version}/{split}/d{difficulty}/{seed}"
+
+
+def parse_task_id(value: str) -> tuple[str, str, Split, int, int]:
+    """``(family, version, split, difficulty, seed)`` of a task id; ``ValueError`` if malformed."""
+    match = _TASK_ID.match(value)
+    if match is None:
+        raise ValueError(
+            f"malformed task id {value!r}; expected 'family/vN/split/dK/seed', "
+            "e.g. 'chart/v0/test/d1/2000000007'"
+        )
+    split: Split = match["split"]  # type: ignore[assignment]
+    seed = int(match["seed"])
+    if seed not in SPLIT_SEEDS[split]:
+        raise ValueError(f"task id {value!r}: seed {seed} is not in the {split} seed range")
+    return match["family"], match["version"], split, int(match["difficulty"]), seed
+
+
+class FrozenTestList(BaseModel):
+    """The test tasks every leaderboard row of one env version is scored on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    env_id: str = Field(description="The Gymnasium id, e.g. 'ToolUse-Chart-v0'.")
+    version_hash: str = Field(description="The env version hash the list was frozen with.")
+    environment: dict[str, str] = Field(
+        description="Library versions that shape task bytes (Pillow, FreeType, numpy)."
+    )
+    task_ids: tuple[str, ...] = Field(description="The test task ids, in order.")
+    content_hash: str = Field(description="SHA-256 over the content hashes of the tasks.")
+
+
+def content_hash(tasks: Sequence[Task]) -> str:
+    """SHA-256 over the tasks' own content hashes, in order."""
+    digest = hashlib.sha256()
+    for task in tasks:
+        digest.update(task.content_hash().encode())
+    return digest.hexdigest()
+
+
+def rendering_environment() -> dict[str, str]:
+    """The library versions that shape task bytes; part of every version hash."""
+    return {
+        "pillow": PIL.__version__,
+        "freetype": str(features.version("freetype2")),
+        "numpy": ".".join(np.__version__.split(".")[:2]),
+        "fonts": fonts_fingerprint()[:16],
+    }
+
+
+class TaskFamily(abc.ABC):
+    """A seeded generator of tasks of one kind, with the tools that apply to them.
+
+    Subclasses set the class attributes and implement :meth:`generate`; everything else
+    (ids, splits, hashes, the frozen test list) is shared.
+    """
+
+    name: str
+    """Short family name used in task ids, e.g. ``'chart'``."""
+    version: str
+    """Env version, e.g. ``'v0'``; bumped whenever task bytes or scoring change."""
+    revision: int
+    """Generator revision inside a v0; bump it when task bytes change before a release."""
+    env_id: str
+    """The Gymnasium id, e.g. ``'ToolUse-Chart-v0'``."""
+    difficulties: tuple[int, ...]
+    """The difficulty levels, easiest first."""
+    default_difficulty: int
+    """The level ``gym.make`` uses when none is given."""
+    default_rubric: str
+    """The rubric spec the env scores with by default."""
+    test_list_size: int = 500
+    """How many tasks the frozen test list holds."""
+
+    @property
+    @abc.abstractmethod
+    def tools(self) -> tuple[Tool, ...]:
+        """Every tool of the family; :meth:`tools_for` picks those that apply to a task."""
+
+    @abc.abstractmethod
+    def _generate(self, split: Split, difficulty: int, seed: int) -> Task:
+        """Build the task of a key; ``seed`` is already inside the split's range."""
+
+    def generate(self, split: Split, difficulty: int, seed: int) -> Task:
+        """The task of key ``(split, difficulty, seed)``, with ``seed`` a generator seed."""
+        if difficulty not in self.difficulties:
+            raise ValueError(
+                f"difficulty must be one of {self.difficulties} for {self.name!r}, got {difficulty}"
+            )
+        if seed not in SPLIT_SEEDS[split]:
+            raise ValueError(f"seed {seed} is not in the {split} seed range")
+        return self._generate(split, difficulty, seed)
+
+    def task_id(self, split: Split, difficulty: int, seed: int) -> str:
+        """The id of a task of this family."""
+        return task_id(self.name, self.version, split, difficulty, seed)
+
+    def tools_for(self, task: Task) -> tuple[Tool, ...]:
+        """The tools that apply to ``task``, in the family's order."""
+        return tuple(t for t in self.tools if t.name in task.tool_names)
+
+    @functools.cached_property
+    def version_hash(self) -> str:
+        """A short hash of everything that fixes task bytes and scoring."""
+        payload = {
+            "family": self.name,
+            "version": self.version,
+            "revision": self.revision,
+            "rubric": self.default_rubric,
+            **rendering_environment(),
+        }
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+    def test_task_ids(self) -> tuple[str, ...]:
+        """Task ids of the frozen test list, spread evenly over the difficulty levels."""
+        start = SPLIT_SEEDS["test"].start
+        levels = self.difficulties
+        return tuple(
+            self.task_id("test", levels[i % len(levels)], start + i)
+            for i in range(self.test_list_size)
+        )
+
+    def freeze_test_list(self) -> FrozenTestList:
+        """Generate the test list now, with its content hash."""
+        ids = self.test_task_ids()
+        tasks = [load_task(i) for i in ids]
+        return FrozenTestList(
+            env_id=self.env_id,
+            version_hash=self.version_hash,
+            environment=rendering_environment(),
+            task_ids=ids,
+            content_hash=content_hash(tasks),
+        )
+
+    def frozen_test_list(self) -> FrozenTestList:
+        """The frozen test list shipped with the package."""
+        name = f"{self.name}-{self.version}-test.json"
+        text = resources.files("iapo_bench.envs").joinpath("frozen", name).read_text()
+        return FrozenTestList.model_validate_json(text)
+
+
+_FAMILIES: dict[str, TaskFamily] = {}
+
+
+def register_family(family: TaskFamily) -> TaskFamily:
+    """Add a family to the registry (by name); returns it."""
+    if family.name in _FAMILIES and _FAMILIES[family.name] is not family:
+        raise ValueError(f"a task family named {family.name!r} is already registered")
+    _FAMILIES[family.name] = family
+    return family
+
+
+def get_family(name: str) -> TaskFamily:
+    """The registered family named ``name``; ``KeyError`` listing the known names otherwise."""
+    try:
+        return _FAMILIES[name]
+    except KeyError:
+        raise KeyError(f"unknown task family {name!r}; known: {sorted(_FAMILIES)}") from None
+
+
+def families() -> dict[str, TaskFamily]:
+    """All registered families by name."""
+    return dict(_FAMILIES)
+
+
+@functools.lru_cache(maxsize=512)
+def load_task(task_id: str) -> Task:
+    """The task with this id, generated (and cached) from its key."""
+    family_name, version, split, difficulty, seed = parse_task_id(task_id)
+    family = get_family(family_name)
+    if version != family.version:
+        raise ValueError(
+            f"task id {task_id!r} is of version {version}, but {family_name} is {family.version}"
+        )
+    return family.generate(split, difficulty, seed)
+
+
