@@ -109,7 +109,10 @@ def build_messages(system: str, question: str, turns: Sequence[Turn]) -> list[Me
                     "type": "function",
                     # A dict, as transformers' chat templates and TRL expect; the endpoint
                     # policy serialises it to the string the OpenAI API wants.
-                    "function": {"name": turn.action.name, "arguments": dict(turn.action.arguments)},
+                    "function": {
+                        "name": turn.action.name,
+                        "arguments": dict(turn.action.arguments),
+                    },
                 }
             ]
             messages.append(assistant)
@@ -117,7 +120,12 @@ def build_messages(system: str, question: str, turns: Sequence[Turn]) -> list[Me
             if turn.result is not None and turn.result.image is not None:
                 content.append({"type": "image"})
             messages.append(
-                {"role": "tool", "tool_call_id": call_id, "name": turn.action.name, "content": content}
+                {
+                    "role": "tool",
+                    "tool_call_id": call_id,
+                    "name": turn.action.name,
+                    "content": content,
+                }
             )
         elif isinstance(turn.action, ParseError):
             messages.append(assistant)

@@ -8,7 +8,7 @@ image, if any, joins the observation) and ends on an answer or at ``max_turns``.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -54,7 +54,7 @@ class ToolUseEnv(gym.Env[dict[str, Any], str]):
     (True, ['exact_match', 'relaxed_accuracy'])
     """
 
-    metadata = {"render_modes": ["rgb_array", "ansi"], "render_fps": 1}
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["rgb_array", "ansi"], "render_fps": 1}
 
     def __init__(
         self,
@@ -76,17 +76,22 @@ class ToolUseEnv(gym.Env[dict[str, Any], str]):
                 f"difficulty must be one of {self.family.difficulties}, got {difficulty!r}"
             )
         if not isinstance(max_turns, int) or max_turns < 2:
-            raise ValueError(f"max_turns must be an int >= 2 (a call, then an answer), got {max_turns!r}")
+            raise ValueError(
+                f"max_turns must be an int >= 2 (a call, then an answer), got {max_turns!r}"
+            )
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(
-                f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}"
+                f"render_mode must be one of {self.metadata['render_modes']} or None, "
+                f"got {render_mode!r}"
             )
         self.split: Split = split
         self.difficulty = difficulty
         self.max_turns = max_turns
-        self.rubric = Rubric.parse(rubric or self.family.default_rubric) if not isinstance(
-            rubric, Rubric
-        ) else rubric
+        self.rubric = (
+            Rubric.parse(rubric or self.family.default_rubric)
+            if not isinstance(rubric, Rubric)
+            else rubric
+        )
         self.render_mode = render_mode
         self.action_space = UnicodeText(max_length=max_action_length)
         self.observation_space = spaces.Dict(
@@ -123,8 +128,10 @@ class ToolUseEnv(gym.Env[dict[str, Any], str]):
                 )
         else:
             difficulty = int(options.get("difficulty", self.difficulty))
-            index = seed if seed is not None else int(
-                self.np_random.integers(len(SPLIT_SEEDS[self.split]))
+            index = (
+                seed
+                if seed is not None
+                else int(self.np_random.integers(len(SPLIT_SEEDS[self.split])))
             )
             generator_seed = split_seed(self.split, index)
             task = load_task(self.family.task_id(self.split, difficulty, generator_seed))
@@ -144,7 +151,9 @@ class ToolUseEnv(gym.Env[dict[str, Any], str]):
         if self._done:
             raise gym.error.ResetNeeded("the episode is over; call reset() before step()")
         if not isinstance(action, str):
-            raise TypeError(f"an action is the model's message as a str, got {type(action).__name__}")
+            raise TypeError(
+                f"an action is the model's message as a str, got {type(action).__name__}"
+            )
         parsed = parse_action(action, self._tools)
         result = None
         if isinstance(parsed, ToolCall):

@@ -17,7 +17,6 @@ import json
 import re
 from collections.abc import Sequence
 from importlib import resources
-from typing import Any
 
 import numpy as np
 import PIL
@@ -48,15 +47,19 @@ SPLIT_SEEDS: dict[str, range] = {
 }
 """Disjoint generator seed ranges; ``reset(seed=s)`` draws the task with seed ``start + s``."""
 
-_TASK_ID = re.compile(r"\A(?P<family>[a-z0-9_]+)/(?P<version>v\d+)/(?P<split>train|validation|test)"
-                      r"/d(?P<difficulty>\d+)/(?P<seed>\d+)\Z")
+_TASK_ID = re.compile(
+    r"\A(?P<family>[a-z0-9_]+)/(?P<version>v\d+)/(?P<split>train|validation|test)"
+    r"/d(?P<difficulty>\d+)/(?P<seed>\d+)\Z"
+)
 
 
 def split_seed(split: Split, index: int) -> int:
     """The generator seed of task ``index`` of ``split``; raises ``ValueError`` out of range."""
     seeds = SPLIT_SEEDS[split]
     if not 0 <= index < len(seeds):
-        raise ValueError(f"seed {index} is out of range for split {split!r} (0 <= seed < {len(seeds)})")
+        raise ValueError(
+            f"seed {index} is out of range for split {split!r} (0 <= seed < {len(seeds)})"
+        )
     return seeds.start + index
 
 
@@ -237,5 +240,3 @@ def load_task(task_id: str) -> Task:
             f"task id {task_id!r} is of version {version}, but {family_name} is {family.version}"
         )
     return family.generate(split, difficulty, seed)
-
-

@@ -48,7 +48,9 @@ class Rubric:
             name, _, weight_text = item.partition(":")
             name = name.strip()
             if name not in REWARDS:
-                raise ValueError(f"unknown reward {name!r} in rubric {spec!r}; known: {sorted(REWARDS)}")
+                raise ValueError(
+                    f"unknown reward {name!r} in rubric {spec!r}; known: {sorted(REWARDS)}"
+                )
             try:
                 weight = float(weight_text) if weight_text.strip() else 1.0
             except ValueError:

@@ -152,7 +152,9 @@ def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> An
 
     def build(fn: Callable[..., Any]) -> Tool:
         tool_name = name or fn.__name__
-        doc = docstring_parser.parse(inspect.getdoc(fn) or "", docstring_parser.DocstringStyle.GOOGLE)
+        doc = docstring_parser.parse(
+            inspect.getdoc(fn) or "", docstring_parser.DocstringStyle.GOOGLE
+        )
         description = "\n\n".join(
             part for part in (doc.short_description, doc.long_description) if part
         )

@@ -60,7 +60,9 @@ def _resolve(task: Task, axis: str, labels: list[str]) -> tuple[dict[str, Box], 
         key = by_folded.get(label.casefold().strip())
         if key is None:
             known = ", ".join(regions)
-            raise ToolError(f"no {axis} value {label!r} in this chart; its {axis} values are: {known}")
+            raise ToolError(
+                f"no {axis} value {label!r} in this chart; its {axis} values are: {known}"
+            )
         if key not in chosen:
             chosen.append(key)
     return regions, chosen
@@ -103,8 +105,11 @@ _SUMMARIES = {
     "draw": "Draw a red box around each named {axis} value (its bar and its labels).",
     "highlight": "Highlight each named {axis} value (its bar and its labels) with a yellow tint.",
 }
-_DONE = {"mask": "Masked all {axis} values except", "draw": "Drew a box around",
-         "highlight": "Highlighted"}
+_DONE = {
+    "mask": "Masked all {axis} values except",
+    "draw": "Drew a box around",
+    "highlight": "Highlighted",
+}
 
 
 def _focus_tool(axis: str, mode: str) -> Tool:
@@ -127,8 +132,10 @@ def _clip(task: Task, box: list[int]) -> Box:
     height, width = task.image.shape[:2]
     x0, y0, x1, y1 = box
     clipped = Box(
-        x0=max(0, min(x0, width)), y0=max(0, min(y0, height)),
-        x1=max(0, min(x1, width)), y1=max(0, min(y1, height)),
+        x0=max(0, min(x0, width)),
+        y0=max(0, min(y0, height)),
+        x1=max(0, min(x1, width)),
+        y1=max(0, min(y1, height)),
     )
     if clipped.width < 4 or clipped.height < 4:
         raise ToolError(
@@ -177,9 +184,7 @@ def zoom(
     )
 
 
-_FOCUS_TOOLS = {
-    (axis, mode): _focus_tool(axis, mode) for axis in ("x", "y") for mode in _EDITS
-}
+_FOCUS_TOOLS = {(axis, mode): _focus_tool(axis, mode) for axis in ("x", "y") for mode in _EDITS}
 CHART_TOOLS: tuple[Tool, ...] = (*_FOCUS_TOOLS.values(), crop, zoom)
 """Every chart tool, in a fixed order."""
 

@@ -1,4 +1,4 @@
-"""The action format and the one parser, used by the env, the harness and the trainer alike.
+r"""The action format and the one parser, used by the env, the harness and the trainer alike.
 
 A model writes Qwen/Hermes-style actions, with free reasoning text around them::
 
@@ -49,7 +49,7 @@ _FENCE = re.compile(r"\A```(?:json)?\s*(.*?)\s*```\Z", re.DOTALL | re.IGNORECASE
 
 
 def format_tool_call(call: ToolCall) -> str:
-    """The canonical text of a tool call, which :func:`parse_action` reads back.
+    r"""The canonical text of a tool call, which :func:`parse_action` reads back.
 
     >>> format_tool_call(ToolCall(name="zoom", arguments={"box": [0, 0, 8, 8]}))
     '<tool_call>\\n{"name": "zoom", "arguments": {"box": [0, 0, 8, 8]}}\\n</tool_call>'
@@ -109,9 +109,7 @@ def _parse_call(body: str, tools: Mapping[str, Tool]) -> ToolCall | ParseError:
     try:
         validated = tool.validate(arguments)
     except pydantic.ValidationError as error:
-        return _error(
-            ParseErrorKind.INVALID_ARGUMENTS, f"{name}: {format_validation_error(error)}"
-        )
+        return _error(ParseErrorKind.INVALID_ARGUMENTS, f"{name}: {format_validation_error(error)}")
     return ToolCall(name=name, arguments=validated)
 
 
@@ -153,8 +151,7 @@ def parse_action(
         if opened:
             return _error(
                 ParseErrorKind.NO_ACTION,
-                "an action tag is opened but never closed; close it with </answer> or "
-                "</tool_call>",
+                "an action tag is opened but never closed; close it with </answer> or </tool_call>",
             )
         return _error(
             ParseErrorKind.NO_ACTION,

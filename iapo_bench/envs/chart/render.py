@@ -78,7 +78,9 @@ class _Canvas:
         self.elements: list[Element] = []
 
     def text_size(self, text: str, size: int, face: str = "sans") -> tuple[float, float]:
-        x0, y0, x1, y1 = self.draw.textbbox((0, 0), text, font=font(face, size * SCALE), anchor="lt")
+        x0, y0, x1, y1 = self.draw.textbbox(
+            (0, 0), text, font=font(face, size * SCALE), anchor="lt"
+        )
         return (x1 - x0) / SCALE, (y1 - y0) / SCALE
 
     def text(
@@ -156,9 +158,7 @@ def _render_vertical(spec: BarChartSpec) -> RenderedChart:
     top = title.y1 + 18
     n = len(spec.categories)
     bounds = [left + round(i * (right - left) / n) for i in range(n + 1)]
-    label_size = _fit_font(
-        canvas, spec.categories, spec.label_font_size, min(np.diff(bounds)) - 6
-    )
+    label_size = _fit_font(canvas, spec.categories, spec.label_font_size, min(np.diff(bounds)) - 6)
     label_height = canvas.text_size("Ag", label_size)[1]
     bottom = height - 14 - math.ceil(label_height) - 8
 
@@ -180,7 +180,9 @@ def _render_vertical(spec: BarChartSpec) -> RenderedChart:
         y0 = round((bottom - (bottom - top) * value / axis_max) * SCALE)
         canvas.rectangle((x0, y0, x1, bottom * SCALE), spec.bar_color)
         canvas.record("bar", name, (x0, y0, x1, bottom * SCALE))
-        canvas.text((centre, y0 / SCALE - 3), label, spec.value_font_size, "mb", "value_label", name)
+        canvas.text(
+            (centre, y0 / SCALE - 3), label, spec.value_font_size, "mb", "value_label", name
+        )
         canvas.text((centre, bottom + 6), name, label_size, "mt", "category_label", name)
         region = (slot0 * SCALE, (top - 12) * SCALE, slot1 * SCALE, (height - 4) * SCALE)
         canvas.record("x_value", name, region)
@@ -207,7 +209,9 @@ def _render_horizontal(spec: BarChartSpec) -> RenderedChart:
         canvas.rectangle((x, top * SCALE, x + SCALE, bottom * SCALE), _GRID)
         canvas.text((x / SCALE, bottom + 6), _tick_text(tick, step), 10, "mt", "tick_label")
     canvas.rectangle((left * SCALE - SCALE, top * SCALE, left * SCALE, bottom * SCALE), _INK)
-    canvas.rectangle((left * SCALE - SCALE, bottom * SCALE, right * SCALE, bottom * SCALE + SCALE), _INK)
+    canvas.rectangle(
+        (left * SCALE - SCALE, bottom * SCALE, right * SCALE, bottom * SCALE + SCALE), _INK
+    )
 
     for i, (name, label, value) in enumerate(
         zip(spec.categories, spec.labels, spec.values, strict=True)
@@ -220,7 +224,9 @@ def _render_horizontal(spec: BarChartSpec) -> RenderedChart:
         x1 = round((left + (right - left) * value / axis_max) * SCALE)
         canvas.rectangle((left * SCALE, y0, x1, y1), spec.bar_color)
         canvas.record("bar", name, (left * SCALE, y0, x1, y1))
-        canvas.text((x1 / SCALE + 4, centre), label, spec.value_font_size, "lm", "value_label", name)
+        canvas.text(
+            (x1 / SCALE + 4, centre), label, spec.value_font_size, "lm", "value_label", name
+        )
         canvas.text((left - 8, centre), name, label_size, "rm", "category_label", name)
         region = (4 * SCALE, slot0 * SCALE, (width - 4) * SCALE, slot1 * SCALE)
         canvas.record("y_value", name, region)

@@ -1,0 +1,27 @@
+"""The policy contract every agent implements, scripted or learned.
+
+A policy maps a batch of observations (and their ``info``) to a batch of messages:
+``act(observations, infos) -> list[str]``. Batching is the policy's business; scripted
+policies loop, model policies generate in one batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["Policy"]
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Anything that answers a batch of observations with a batch of messages."""
+
+    name: str
+    """Short name shown in results (``"oracle"``, ``"qwen2.5-vl-3b"``)."""
+
+    def act(
+        self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]
+    ) -> list[str]:
+        """One message per observation, in order."""
+        ...

@@ -1,0 +1,188 @@
+"""Scripted baselines that anchor every leaderboard: oracle, no-tool, random.
+
+- :class:`OracleAgent`: calls the right tool for the task's evidence, then answers from the
+  task's hidden reference: the ceiling of the tool path (privileged: it looks the task up).
+- :class:`NoToolAgent`: answers at once from the question text alone (a question-only
+  prior: the first option a question names, else the commonest training answer of that
+  question's template). The floor of answering without looking.
+- :class:`RandomAgent`: a random tool call or a random answer each turn, seeded per task.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import statistics
+import zlib
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from iapo_bench.core import Box, Task, ToolCall
+from iapo_bench.envs.family import get_family, load_task, parse_task_id
+from iapo_bench.rewards.match import parse_number
+from iapo_bench.tools.parser import format_answer, format_tool_call
+
+__all__ = ["AGENTS", "NoToolAgent", "OracleAgent", "RandomAgent", "make_agent"]
+
+Observation = dict[str, Any]
+Info = dict[str, Any]
+
+
+def _evidence_box(task: Task) -> Box | None:
+    boxes = [e.box for e in task.elements if e.kind.endswith("_value") and e.key in task.evidence]
+    if not boxes:
+        return None
+    return functools.reduce(Box.union, boxes)
+
+
+class OracleAgent:
+    """Calls the tool that shows the evidence, then answers from the hidden reference.
+
+    On fine-print tasks (the hardest difficulty) it zooms on the evidence; otherwise it
+    highlights the evidence with the focus tool of the chart's axis.
+    """
+
+    name = "oracle"
+
+    def act(self, observations: Sequence[Observation], infos: Sequence[Info]) -> list[str]:
+        """The oracle's message for each episode."""
+        return [self._act_one(info) for info in infos]
+
+    def _act_one(self, info: Info) -> str:
+        task = load_task(info["task_id"])
+        if info["turn"] > 0:
+            return format_answer(task.answer)
+        call = self.tool_call(task, {schema["function"]["name"] for schema in info["tools"]})
+        if call is None:
+            return format_answer(task.answer)
+        return "The evidence is in a few elements; look at them first.\n" + format_tool_call(call)
+
+    @staticmethod
+    def tool_call(task: Task, available: set[str]) -> ToolCall | None:
+        """The call the oracle makes for ``task``, or None when no tool applies."""
+        family = get_family(task.family)
+        box = _evidence_box(task)
+        if task.difficulty == family.difficulties[-1] and box is not None and "zoom" in available:
+            # 2x is the source's own resolution: the fine print at its sharpest.
+            return ToolCall(name="zoom", arguments={"box": box.as_list(), "factor": 2.0})
+        for axis in ("x", "y"):
+            name = f"focus_on_{axis}_values_with_highlight"
+            if name in available and task.evidence:
+                return ToolCall(name=name, arguments={"labels": list(task.evidence)})
+        return None
+
+
+_OPTIONS = re.compile(r":\s*(.+?) or (.+?)\?\s*\Z")
+
+
+@functools.lru_cache(maxsize=8)
+def _training_priors(family_name: str, samples: int = 300) -> dict[str, str]:
+    """Per question template, the commonest training answer (the median for numbers)."""
+    family = get_family(family_name)
+    answers: dict[str, list[str]] = {}
+    for seed in range(samples):
+        task = family.generate("train", family.difficulties[seed % len(family.difficulties)], seed)
+        answers.setdefault(_template(task.question), []).append(task.answer)
+    priors = {}
+    for template, values in answers.items():
+        numbers = [parse_number(v) for v in values]
+        if all(n is not None for n in numbers):
+            priors[template] = f"{statistics.median(numbers):g}"  # type: ignore[type-var]
+        else:
+            priors[template] = Counter(values).most_common(1)[0][0]
+    return priors
+
+
+def _template(question: str) -> str:
+    """The question with its named entities and numbers blanked: its template."""
+    return re.sub(r"\b[A-Z][\w-]*\b|\d+(\.\d+)?", "_", question)
+
+
+class NoToolAgent:
+    """Answers at once from the question text alone, never looking at tools."""
+
+    name = "no-tool"
+
+    def act(self, observations: Sequence[Observation], infos: Sequence[Info]) -> list[str]:
+        """An immediate answer for each episode."""
+        return [self._answer(info) for info in infos]
+
+    def _answer(self, info: Info) -> str:
+        question = _question(info)
+        options = _OPTIONS.search(question)
+        if options:
+            return format_answer(options.group(1).strip())
+        family_name = parse_task_id(info["task_id"])[0]
+        return format_answer(_training_priors(family_name).get(_template(question), "0"))
+
+
+def _question(info: Info) -> str:
+    user = info["messages"][1]["content"]
+    return next(part["text"] for part in user if part["type"] == "text")
+
+
+class RandomAgent:
+    """Each turn, a random call of an available tool (random arguments) or a random answer.
+
+    Seeded per ``(seed, task id, turn)``, so results do not depend on batching or order.
+    """
+
+    name = "random"
+
+    def __init__(self, seed: int = 0, answer_probability: float = 0.4) -> None:
+        self.seed = seed
+        self.answer_probability = answer_probability
+
+    def reseed(self, seed: int) -> None:
+        """Use ``seed`` from now on (the harness reseeds before each repeat of a task)."""
+        self.seed = seed
+
+    def act(self, observations: Sequence[Observation], infos: Sequence[Info]) -> list[str]:
+        """A random message for each episode."""
+        return [self._act_one(obs, info) for obs, info in zip(observations, infos, strict=True)]
+
+    def _act_one(self, obs: Observation, info: Info) -> str:
+        rng = np.random.default_rng([self.seed, zlib.crc32(info["task_id"].encode()), info["turn"]])
+        words = re.findall(r"[A-Z][a-z]+", _question(info)) or ["yes"]
+        if rng.random() < self.answer_probability or not info["tools"]:
+            if rng.random() < 0.5:
+                return format_answer(str(rng.choice(words)))
+            return format_answer(f"{rng.uniform(0, 100):.1f}")
+        schema = info["tools"][int(rng.integers(len(info["tools"])))]["function"]
+        height, width = obs["images"][0].shape[:2]
+        arguments = {
+            name: _random_argument(rng, prop, words, width, height)
+            for name, prop in schema["parameters"]["properties"].items()
+        }
+        return format_tool_call(ToolCall(name=schema["name"], arguments=arguments))
+
+
+def _random_argument(
+    rng: np.random.Generator, prop: dict[str, Any], words: list[str], width: int, height: int
+) -> Any:
+    kind = prop.get("type")
+    if kind == "array" and prop.get("items", {}).get("type") == "integer":
+        xs = sorted(int(v) for v in rng.integers(0, width, size=2))
+        ys = sorted(int(v) for v in rng.integers(0, height, size=2))
+        return [xs[0], ys[0], xs[1], ys[1]]
+    if kind == "array":
+        return [str(w) for w in rng.choice(words, size=int(rng.integers(1, 3)))]
+    if kind == "number":
+        return round(float(rng.uniform(prop.get("minimum", 0), prop.get("maximum", 10))), 2)
+    if kind == "integer":
+        return int(rng.integers(prop.get("minimum", 0), prop.get("maximum", 10) + 1))
+    return str(rng.choice(words))
+
+
+AGENTS = {"oracle": OracleAgent, "no-tool": NoToolAgent, "random": RandomAgent}
+"""Scripted agents by name."""
+
+
+def make_agent(name: str, seed: int = 0) -> Any:
+    """A scripted agent by name (``ValueError`` naming the known ones otherwise)."""
+    if name not in AGENTS:
+        raise ValueError(f"unknown agent {name!r}; known: {', '.join(AGENTS)}")
+    return RandomAgent(seed=seed) if name == "random" else AGENTS[name]()
