@@ -52,7 +52,7 @@ def format_tool_call(call: ToolCall) -> str:
     r"""The canonical text of a tool call, which :func:`parse_action` reads back.
 
     >>> format_tool_call(ToolCall(name="zoom", arguments={"box": [0, 0, 8, 8]}))
-    '<tool_call>\\n{"name": "zoom", "arguments": {"box": [0, 0, 8, 8]}}\\n</tool_call>'
+    '<tool_call>\n{"name": "zoom", "arguments": {"box": [0, 0, 8, 8]}}\n</tool_call>'
     """
     body = json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False)
     return f"<tool_call>\n{body}\n</tool_call>"

@@ -21,7 +21,7 @@ from iapo_bench.envs.family import TaskFamily
 from iapo_bench.tools.base import Tool
 from iapo_bench.tools.chart import CHART_TOOLS, tools_for_orientation
 
-__all__ = ["QUESTION_KINDS", "ChartFamily", "answer_question", "format_value"]
+__all__ = ["QUESTION_KINDS", "ChartFamily", "answer_question", "chart_spec", "format_value"]
 
 QUESTION_KINDS = ("value", "compare", "argmax", "argmin", "difference")
 """The question templates of v0."""
@@ -213,6 +213,20 @@ def _draw_values(rng: np.random.Generator, n: int, decimals: int) -> list[int]:
     return [raw[i] for i in rng.permutation(n)]
 
 
+def chart_spec(data: dict[str, Any]) -> BarChartSpec:
+    """The drawing spec of a task's data table (benchmarks re-render it as the Pillow floor)."""
+    decimals = data["decimals"]
+    return BarChartSpec(
+        orientation=data["orientation"],
+        title=data["title"],
+        categories=tuple(data["categories"]),
+        labels=tuple(format_value(v, decimals) for v in data["raw_values"]),
+        values=tuple(v / 10**decimals for v in data["raw_values"]),
+        bar_color=tuple(data["bar_color"]),
+        value_font_size=data["value_font_size"],
+    )
+
+
 class ChartFamily(TaskFamily):
     """Bar charts (vertical and horizontal) with value, compare, extreme and difference questions.
 
@@ -223,7 +237,7 @@ class ChartFamily(TaskFamily):
 
     name = "chart"
     version = "v0"
-    revision = 1
+    revision = 2
     env_id = "ToolUse-Chart-v0"
     difficulties = (0, 1, 2)
     default_difficulty = 1
@@ -256,22 +270,13 @@ class ChartFamily(TaskFamily):
             "categories": categories,
             "raw_values": raw_values,
             "decimals": decimals,
+            "bar_color": list(_PALETTE[int(rng.integers(len(_PALETTE)))]),
+            "value_font_size": _VALUE_FONT[difficulty],
             "question_kind": kind,
             "question_args": args,
         }
         answer = answer_question(data)
-        labels = [format_value(v, decimals) for v in raw_values]
-        chart = render_bar_chart(
-            BarChartSpec(
-                orientation=orientation,
-                title=data["title"],
-                categories=tuple(categories),
-                labels=tuple(labels),
-                values=tuple(v / 10**decimals for v in raw_values),
-                bar_color=_PALETTE[int(rng.integers(len(_PALETTE)))],
-                value_font_size=_VALUE_FONT[difficulty],
-            )
-        )
+        chart = render_bar_chart(chart_spec(data))
         evidence = {"argmax": [answer], "argmin": [answer]}.get(kind, args)
         return Task(
             id=self.task_id(split, difficulty, seed),

@@ -1,0 +1,101 @@
+import json
+
+import pandas as pd
+import pytest
+
+from iapo_bench.baselines import make_agent
+from iapo_bench.leaderboard import (
+    SUMMARY_COLUMNS,
+    ResultsWriter,
+    evaluate,
+    run_episodes,
+    task_ids_for,
+)
+
+ENV = "ToolUse-Chart-v0"
+
+
+def test_task_ids_for_test_split_is_the_frozen_list():
+    ids = task_ids_for(ENV, "test")
+    assert len(ids) == 500
+    assert task_ids_for(ENV, "test", limit=7) == ids[:7]
+    assert all(i.startswith("chart/v0/test/") for i in ids)
+
+
+def test_task_ids_for_other_splits_are_seeded_and_cycle_difficulty():
+    ids = task_ids_for(ENV, "validation", limit=4, seed=10)
+    assert ids == [
+        "chart/v0/validation/d0/1000000010",
+        "chart/v0/validation/d1/1000000011",
+        "chart/v0/validation/d2/1000000012",
+        "chart/v0/validation/d0/1000000013",
+    ]
+
+
+def test_evaluate_writes_episodes_summary_and_metadata(tmp_path):
+    writer = evaluate([ENV], [make_agent("oracle"), make_agent("random")], tmp_path, limit=6)
+    writer.close()
+    lines = (tmp_path / "episodes.jsonl").read_text().splitlines()
+    assert len(lines) == 12
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert list(summary.columns) == list(SUMMARY_COLUMNS)
+    assert set(summary["agent"]) == {"oracle", "random"}
+    assert summary.set_index("agent").loc["oracle", "score"] == 1.0
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert meta["env_version_hashes"][ENV] == summary["env_version_hash"].iloc[0]
+    assert meta["rubric"][ENV] == "relaxed_accuracy:1,exact_match:0"
+    assert meta["agents"] == ["oracle", "random"]
+    assert "gymnasium" in meta["libraries"]
+
+
+def test_an_interrupted_run_resumes_without_repeating_episodes(tmp_path):
+    evaluate([ENV], [make_agent("random")], tmp_path, limit=8).close()
+    path = tmp_path / ResultsWriter.EPISODES
+    full = path.read_text().splitlines()
+    path.write_text("\n".join(full[:3]) + "\n" + full[3][:25])  # killed while writing episode 4
+    played = []
+    evaluate([ENV], [make_agent("random")], tmp_path, limit=8, on_episode=played.append).close()
+    assert len(played) == 5
+    resumed = path.read_text().splitlines()
+    assert resumed[:3] == full[:3]
+
+    def without_latency(lines):
+        return sorted(json.dumps(json.loads(line) | {"latency_s": 0}) for line in lines)
+
+    # The same episodes: the random agent is seeded per task.
+    assert without_latency(resumed) == without_latency(full)
+
+
+def test_resuming_a_different_run_is_refused(tmp_path):
+    evaluate([ENV], [make_agent("oracle")], tmp_path, limit=2).close()
+    with pytest.raises(ValueError, match="max_turns"):
+        evaluate([ENV], [make_agent("oracle")], tmp_path, limit=2, max_turns=3)
+
+
+def test_results_do_not_depend_on_batch_size():
+    ids = task_ids_for(ENV, "test", limit=20)
+    one = [r.score for r in run_episodes(ENV, make_agent("random"), ids, batch_size=1)]
+    many = [r for r in run_episodes(ENV, make_agent("random"), ids, batch_size=7)]
+    by_task = {r.task_id: r.score for r in many}
+    assert [by_task[i] for i in ids] == one
+
+
+def test_repeats_reseed_the_random_agent(tmp_path):
+    writer = evaluate([ENV], [make_agent("random")], tmp_path, limit=10, repeats=2)
+    writer.close()
+    first = [r.messages for r in writer.records if r.repeat == 0]
+    second = [r.messages for r in writer.records if r.repeat == 1]
+    assert len(first) == len(second) == 10
+    assert first != second
+
+
+class MiscountingPolicy:
+    name = "broken"
+
+    def act(self, observations, infos):
+        return ["<answer>1</answer>"] * (len(observations) + 1)
+
+
+def test_a_policy_returning_the_wrong_number_of_actions_is_an_error():
+    with pytest.raises(RuntimeError, match="returned 3 actions for 2 observations"):
+        list(run_episodes(ENV, MiscountingPolicy(), task_ids_for(ENV, "test", limit=2)))

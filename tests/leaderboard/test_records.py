@@ -1,0 +1,90 @@
+import math
+
+import pytest
+
+from iapo_bench.core import ParseErrorKind
+from iapo_bench.leaderboard.records import SUMMARY_COLUMNS, EpisodeRecord, ResultsWriter, summarize
+
+
+def record(agent="a", task="t0", score=1.0, **overrides):
+    base = dict(
+        agent=agent,
+        env_id="E",
+        env_version_hash="h",
+        task_id=task,
+        score=score,
+        rewards={"exact_match": score},
+        answer="1",
+        reference="1",
+        turns=2,
+        tool_calls=1,
+        tool_errors=0,
+        parse_errors={},
+        truncated=False,
+        latency_s=0.01,
+        messages=["x", "y"],
+    )
+    return EpisodeRecord(**(base | overrides))
+
+
+def test_summary_has_the_documented_columns_in_order():
+    summary = summarize([record(), record(task="t1", score=0.0)])
+    assert list(summary.columns) == list(SUMMARY_COLUMNS)
+    for kind in ParseErrorKind:
+        assert f"parse_error_rate_{kind.value}" in summary.columns
+
+
+def test_summary_statistics():
+    records = [
+        record(task="t0", score=1.0, tool_calls=2, tool_errors=1, turns=3),
+        record(
+            task="t1",
+            score=0.0,
+            tool_calls=0,
+            tool_errors=0,
+            turns=2,
+            parse_errors={"malformed_json": 1},
+        ),
+        record(task="t2", score=1.0, tool_calls=1, tool_errors=0, turns=1),
+        record(task="t3", score=0.0, tool_calls=0, turns=2, parse_errors={"no_action": 2}),
+    ]
+    row = summarize(records).iloc[0]
+    assert row["episodes"] == 4
+    assert row["score"] == pytest.approx(0.5)
+    std_error = math.sqrt(1 / 3) / 2  # sample std of [1, 0, 1, 0] over sqrt(4)
+    assert row["std_error"] == pytest.approx(std_error)
+    assert row["ci95_low"] == pytest.approx(0.5 - 1.96 * std_error)
+    assert row["tool_call_rate"] == pytest.approx(0.5)
+    assert row["tool_success_rate"] == pytest.approx(2 / 3)
+    assert row["parse_error_rate_malformed_json"] == pytest.approx(1 / 8)
+    assert row["parse_error_rate_no_action"] == pytest.approx(2 / 8)
+    assert row["mean_turns"] == pytest.approx(2.0)
+    assert math.isnan(row["tokens"])
+
+
+def test_one_row_per_agent_and_env():
+    summary = summarize([record("a"), record("b"), record("a", env_id="F")])
+    assert sorted(zip(summary["agent"], summary["env_id"], strict=True)) == [
+        ("a", "E"),
+        ("a", "F"),
+        ("b", "E"),
+    ]
+
+
+def test_writer_resumes_and_drops_a_cut_off_last_line(tmp_path):
+    with ResultsWriter(tmp_path) as writer:
+        writer.append(record(task="t0"))
+        writer.append(record(task="t1"))
+    path = tmp_path / ResultsWriter.EPISODES
+    path.write_text(path.read_text() + '{"agent": "a", "env_i')  # interrupted mid-write
+    with ResultsWriter(tmp_path) as writer:
+        assert writer.done() == {("a", "E", "t0", 0), ("a", "E", "t1", 0)}
+        writer.append(record(task="t2"))
+    lines = path.read_text().splitlines()
+    assert [EpisodeRecord.model_validate_json(line).task_id for line in lines] == ["t0", "t1", "t2"]
+
+
+def test_writer_refuses_a_corrupt_line_in_the_middle(tmp_path):
+    (tmp_path / ResultsWriter.EPISODES).write_text("garbage\n" + record().model_dump_json() + "\n")
+    with pytest.raises(ValueError, match=r"episodes.jsonl:1 is not an episode record"):
+        ResultsWriter(tmp_path)

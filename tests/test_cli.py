@@ -1,0 +1,75 @@
+import subprocess
+import sys
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from iapo_bench.cli import app
+
+runner = CliRunner()
+
+
+def test_run_prints_a_table_and_writes_the_results_folder(tmp_path):
+    out = tmp_path / "results"
+    result = runner.invoke(app, ["run", "--limit", "4", "-o", str(out)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "iapo-bench results" in result.output
+    for agent in ("oracle", "no-tool", "random"):
+        assert agent in result.output
+    assert {p.name for p in out.iterdir()} == {"episodes.jsonl", "summary.csv", "metadata.json"}
+    assert len(pd.read_csv(out / "summary.csv")) == 3
+
+
+def test_run_rejects_an_unknown_env_id_by_name():
+    result = runner.invoke(app, ["run", "--env", "ToolUse-Nope-v0"])
+    assert result.exit_code == 2
+    assert "unknown env id 'ToolUse-Nope-v0'" in result.output
+    assert "ToolUse-Chart-v0" in result.output
+
+
+def test_run_rejects_an_unknown_agent_and_split():
+    assert "unknown agent 'gpt'" in runner.invoke(app, ["run", "--agent", "gpt"]).output
+    assert "split must be one of" in runner.invoke(app, ["run", "--split", "dev"]).output
+
+
+def test_run_refuses_to_resume_a_different_run(tmp_path):
+    runner.invoke(app, ["run", "--limit", "2", "-a", "oracle", "-o", str(tmp_path)])
+    result = runner.invoke(
+        app, ["run", "--limit", "2", "-a", "oracle", "--max-turns", "3", "-o", str(tmp_path)]
+    )
+    assert result.exit_code == 2
+    assert "max_turns" in result.output
+
+
+def test_envs_lists_one_line_per_id():
+    result = runner.invoke(app, ["envs"])
+    assert result.exit_code == 0
+    assert result.output.splitlines()[0].startswith("ToolUse-Chart-v0")
+
+
+def test_show_saves_images_and_prints_the_prompt(tmp_path):
+    result = runner.invoke(
+        app, ["show", "ToolUse-Chart-v0", "--seed", "3", "-o", str(tmp_path)], terminal_width=200
+    )
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "chart-train-d1-3-source.png",
+        "chart-train-d1-3.png",
+    ]
+    assert "<tools>" in result.output and "<image>" in result.output
+    assert "Reference answer" in result.output
+
+
+def test_show_rejects_a_bad_seed():
+    result = runner.invoke(
+        app, ["show", "ToolUse-Chart-v0", "--split", "test", "--seed", "5000000"]
+    )
+    assert result.exit_code == 2
+    assert "out of range" in result.output
+
+
+def test_console_script_entry_point_runs():
+    out = subprocess.run(
+        [sys.executable, "-m", "iapo_bench.cli", "envs"], capture_output=True, text=True, check=True
+    )
+    assert "ToolUse-Chart-v0" in out.stdout
