@@ -22,7 +22,7 @@ def _oracle_episode(env, chart, split, difficulty, seed):
     oracle = OracleAgent()
     terminated = False
     while not terminated:
-        obs, reward, terminated, truncated, info = env.step(oracle.act([obs], [info])[0])
+        obs, reward, terminated, _, info = env.step(oracle.act([obs], [info])[0])
     return reward
 
 

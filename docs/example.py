@@ -10,7 +10,10 @@ obs, info = env.reset(seed=3)
 print(info["messages"][1]["content"][1]["text"])  # the question
 Image.fromarray(obs["images"][0]).save("docs/example-shown.png")
 
-call = '<tool_call>{"name": "zoom", "arguments": {"box": [396, 270, 476, 310], "factor": 4}}</tool_call>'
+call = (
+    '<tool_call>{"name": "zoom", "arguments": {"box": [396, 270, 476, 310], "factor": 4}}'
+    "</tool_call>"
+)
 obs, reward, terminated, truncated, info = env.step(call)
 print(info["messages"][-1]["content"][0]["text"])  # what the tool said
 Image.fromarray(obs["images"][-1]).save("docs/example-zoom.png")
