@@ -17,6 +17,7 @@ that want the image inline.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -111,7 +112,7 @@ def build_messages(system: str, question: str, turns: Sequence[Turn]) -> list[Me
                     # policy serialises it to the string the OpenAI API wants.
                     "function": {
                         "name": turn.action.name,
-                        "arguments": dict(turn.action.arguments),
+                        "arguments": copy.deepcopy(turn.action.arguments),
                     },
                 }
             ]
@@ -137,17 +138,23 @@ def build_messages(system: str, question: str, turns: Sequence[Turn]) -> list[Me
 
 def _content_text(content: str | Sequence[Mapping[str, Any]]) -> str:
     if isinstance(content, str):
-        return content
+        return _escape(content)
     parts = []
     for part in content:
-        parts.append(IMAGE_PLACEHOLDER if part["type"] == "image" else part["text"])
+        parts.append(IMAGE_PLACEHOLDER if part["type"] == "image" else _escape(part["text"]))
     return "\n".join(parts)
+
+
+def _escape(text: str) -> str:
+    # A literal "<image>" in text would add a mark with no image behind it.
+    return text.replace(IMAGE_PLACEHOLDER, "< image>")
 
 
 def render_transcript(messages: Sequence[Mapping[str, Any]]) -> str:
     """Messages as one ChatML-style text with ``<image>`` marks, in image order.
 
-    Tool messages are rendered as ``<tool_response>`` blocks, as Qwen2.5's template does.
+    Tool messages are rendered as ``<tool_response>`` blocks, as Qwen2.5's template does. A
+    literal ``<image>`` inside text is written ``< image>``, so the marks count the images.
     """
     blocks = []
     for message in messages:

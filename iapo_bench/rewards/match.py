@@ -23,15 +23,17 @@ _CURRENCY = "$€£¥"
 
 
 def normalize_text(text: str) -> str:
-    """Case-folded, accent-stable, with punctuation and surrounding quotes and spaces removed.
+    """Case-folded, NFKC-normalised, without punctuation, articles and extra spaces.
 
     >>> normalize_text("  The  Peru. ")
     'peru'
     """
     text = unicodedata.normalize("NFKC", text).casefold().strip()
     text = re.sub(r"[\"'`“”‘’.,;:!?()\[\]{}]", " ", text)
-    words = [w for w in text.split() if w not in {"the", "a", "an"}]
-    return " ".join(words)
+    words = text.split()
+    # Articles go, unless nothing else is left ("A" may be a choice label).
+    content = [w for w in words if w not in {"the", "a", "an"}]
+    return " ".join(content or words)
 
 
 def parse_number(text: str) -> float | None:

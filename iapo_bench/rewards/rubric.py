@@ -8,6 +8,7 @@ such as ``"relaxed_accuracy:1,exact_match:0"`` naming rewards of :data:`REWARDS`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 
 from iapo_bench.core import Task, Trajectory
@@ -23,6 +24,11 @@ REWARDS: dict[str, Reward] = {
     "relaxed_accuracy": relaxed_accuracy,
 }
 """Rewards a spec string may name."""
+
+
+def _weight_text(weight: float) -> str:
+    short = f"{weight:g}"
+    return short if float(short) == weight else repr(weight)
 
 
 class Rubric:
@@ -55,6 +61,8 @@ class Rubric:
                 weight = float(weight_text) if weight_text.strip() else 1.0
             except ValueError:
                 raise ValueError(f"weight of {name!r} in rubric {spec!r} is not a number") from None
+            if not math.isfinite(weight):
+                raise ValueError(f"weight of {name!r} in rubric {spec!r} must be finite")
             if name in rewards:
                 raise ValueError(f"reward {name!r} appears twice in rubric {spec!r}")
             rewards[name] = (REWARDS[name], weight)
@@ -63,7 +71,9 @@ class Rubric:
     @property
     def spec(self) -> str:
         """The rubric as a spec string."""
-        return ",".join(f"{name}:{weight:g}" for name, (_, weight) in self.rewards.items())
+        return ",".join(
+            f"{name}:{_weight_text(weight)}" for name, (_, weight) in self.rewards.items()
+        )
 
     def score(self, trajectory: Trajectory, task: Task) -> tuple[float, dict[str, float | None]]:
         """The total and every component by name."""

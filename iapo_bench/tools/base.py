@@ -39,18 +39,24 @@ class ToolError(Exception):
     """Raised inside a tool for a failure the agent caused; its message is shown to the agent."""
 
 
+_SCHEMA_VALUES = {"default", "const", "enum", "examples"}
+
+
 def _strip_titles(schema: Any) -> Any:
-    # OpenAI-style schemas carry no pydantic "title" keys; properties named "title" stay.
+    # OpenAI-style schemas carry no pydantic "title" keys; properties named "title" and
+    # values (defaults, enums) keep theirs.
     if isinstance(schema, dict):
-        return {
-            key: (
-                {name: _strip_titles(sub) for name, sub in value.items()}
-                if key == "properties"
-                else _strip_titles(value)
-            )
-            for key, value in schema.items()
-            if key != "title"
-        }
+        out = {}
+        for key, value in schema.items():
+            if key == "title":
+                continue
+            if key == "properties":
+                out[key] = {name: _strip_titles(sub) for name, sub in value.items()}
+            elif key in _SCHEMA_VALUES:
+                out[key] = value
+            else:
+                out[key] = _strip_titles(value)
+        return out
     if isinstance(schema, list):
         return [_strip_titles(item) for item in schema]
     return schema
@@ -97,6 +103,8 @@ class Tool:
         missing = set(self.hidden) - set(hidden)
         if missing:  # a programming error in the caller, not the agent's
             raise TypeError(f"tool {self.name!r} needs hidden arguments {sorted(missing)}")
+        if not isinstance(arguments, Mapping):
+            return ToolResult(text="", error=f"arguments must be an object, got {arguments!r}")
         try:
             values = self.arguments_model.model_validate(dict(arguments))
         except pydantic.ValidationError as error:
@@ -152,9 +160,12 @@ def tool(fn: Callable[..., Any] | None = None, *, name: str | None = None) -> An
 
     def build(fn: Callable[..., Any]) -> Tool:
         tool_name = name or fn.__name__
-        doc = docstring_parser.parse(
-            inspect.getdoc(fn) or "", docstring_parser.DocstringStyle.GOOGLE
-        )
+        try:
+            doc = docstring_parser.parse(
+                inspect.getdoc(fn) or "", docstring_parser.DocstringStyle.GOOGLE
+            )
+        except docstring_parser.ParseError as error:
+            raise TypeError(f"tool {tool_name!r}: unreadable docstring: {error}") from None
         description = "\n\n".join(
             part for part in (doc.short_description, doc.long_description) if part
         )

@@ -55,6 +55,9 @@ def format_tool_call(call: ToolCall) -> str:
     '<tool_call>\n{"name": "zoom", "arguments": {"box": [0, 0, 8, 8]}}\n</tool_call>'
     """
     body = json.dumps({"name": call.name, "arguments": call.arguments}, ensure_ascii=False)
+    # "<" inside strings is escaped (valid JSON), so argument text holding action tags
+    # cannot close or open a block.
+    body = body.replace("<", "\\u003c")
     return f"<tool_call>\n{body}\n</tool_call>"
 
 
@@ -82,7 +85,7 @@ def _parse_call(body: str, tools: Mapping[str, Tool]) -> ToolCall | ParseError:
         body = fenced.group(1)
     try:
         payload = json.loads(body)
-    except (json.JSONDecodeError, RecursionError) as error:
+    except (ValueError, RecursionError) as error:
         return _error(ParseErrorKind.MALFORMED_JSON, f"the tool call is not valid JSON: {error}")
     if not isinstance(payload, dict) or not isinstance(payload.get("name"), str):
         return _error(
@@ -94,7 +97,7 @@ def _parse_call(body: str, tools: Mapping[str, Tool]) -> ToolCall | ParseError:
     if isinstance(arguments, str):
         try:
             arguments = json.loads(arguments)
-        except (json.JSONDecodeError, RecursionError) as error:
+        except (ValueError, RecursionError) as error:
             return _error(
                 ParseErrorKind.MALFORMED_JSON, f"the arguments string is not valid JSON: {error}"
             )
@@ -170,5 +173,5 @@ def _looks_like_one_json_object(candidate: str) -> bool:
         candidate = fenced.group(1)
     try:
         return isinstance(json.loads(candidate), dict)
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):
         return False

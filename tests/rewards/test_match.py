@@ -1,0 +1,243 @@
+import numpy as np
+import pytest
+
+from iapo_bench.core import (
+    Answer,
+    AnswerType,
+    ParseError,
+    ParseErrorKind,
+    Task,
+    ToolCall,
+    ToolResult,
+    Trajectory,
+    Turn,
+)
+from iapo_bench.rewards import exact_match, normalize_text, parse_number, relaxed_accuracy
+
+IMAGE = np.zeros((4, 4, 3), dtype=np.uint8)
+
+
+def make_task(answer: str, answer_type: AnswerType = AnswerType.NUMBER) -> Task:
+    return Task(
+        id="chart/v0/test/d0/1",
+        family="chart",
+        version="v0",
+        split="test",
+        difficulty=0,
+        seed=1,
+        image=IMAGE,
+        source_image=IMAGE,
+        question="What is it?",
+        answer=answer,
+        answer_type=answer_type,
+        question_kind="value",
+    )
+
+
+def answered(text: str) -> Trajectory:
+    return Trajectory(
+        task_id="chart/v0/test/d0/1",
+        turns=(Turn(text=f"<answer>{text}</answer>", action=Answer(text=text)),),
+    )
+
+
+# --- normalize_text ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Peru", "peru"),
+        ("PERU", "peru"),
+        ("  The  Peru. ", "peru"),
+        ("Peru!", "peru"),
+        ('"Peru"', "peru"),
+        ("‘Peru’", "peru"),
+        ("an apple", "apple"),
+        ("a   big\tapple", "big apple"),
+        ("(Peru)", "peru"),
+        ("U.S.", "u s"),
+        ("ＰＥＲＵ", "peru"),
+        ("Straße", "strasse"),
+        ("theatre", "theatre"),
+        ("", ""),
+    ],
+)
+def test_normalize_text(text, expected):
+    assert normalize_text(text) == expected
+
+
+# --- parse_number ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1,234.50", 1234.5),
+        ("$1,234.50", 1234.5),
+        ("$5", 5.0),
+        ("€3.5", 3.5),
+        ("12%", 12.0),
+        ("-3", -3.0),
+        ("+3", 3.0),
+        (".5", 0.5),
+        ("5.", 5.0),
+        ("1e3", 1000.0),
+        ("2.5E-2", 0.025),
+        ("  42 ", 42.0),
+        ("0", 0.0),
+    ],
+)
+def test_parse_number(text, expected):
+    assert parse_number(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Peru",
+        "nan",
+        "NaN",
+        "inf",
+        "-inf",
+        "Infinity",
+        "1e999",
+        "",
+        " ",
+        "1.2.3",
+        "--3",
+        "e3",
+        "3 apples",
+        "0x10",
+    ],
+)
+def test_parse_number_rejects(text):
+    assert parse_number(text) is None
+
+
+# --- exact_match -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("predicted", "reference", "expected"),
+    [
+        ("1,234.50", "1234.5", 1.0),
+        ("1234.5", "1,234.50", 1.0),
+        ("$5", "5", 1.0),
+        ("5.0", "5", 1.0),
+        ("5", "6", 0.0),
+        ("5.01", "5", 0.0),
+        ("five", "5", 0.0),
+    ],
+)
+def test_exact_match_compares_numbers_by_value(predicted, reference, expected):
+    assert exact_match(answered(predicted), make_task(reference, AnswerType.NUMBER)) == expected
+
+
+@pytest.mark.parametrize(
+    ("predicted", "reference", "expected"),
+    [
+        ("peru", "Peru", 1.0),
+        ("The Peru.", "Peru", 1.0),
+        ("  PERU  ", "Peru", 1.0),
+        ("Chile", "Peru", 0.0),
+        ("Peru Chile", "Peru", 0.0),
+        ("5.0", "5", 0.0),
+    ],
+)
+def test_exact_match_compares_text_after_normalisation(predicted, reference, expected):
+    assert exact_match(answered(predicted), make_task(reference, AnswerType.CHOICE)) == expected
+
+
+@pytest.mark.parametrize("predicted", ["", "an", "The"])
+def test_exact_match_does_not_credit_empty_or_article_answer(predicted):
+    assert exact_match(answered(predicted), make_task("A", AnswerType.CHOICE)) == 0.0
+
+
+# --- relaxed_accuracy --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("predicted", "reference", "expected"),
+    [
+        ("100", "100", 1.0),
+        ("105", "100", 1.0),
+        ("95", "100", 1.0),
+        ("105.1", "100", 0.0),
+        ("94.9", "100", 0.0),
+        ("-105", "-100", 1.0),
+        ("-105.1", "-100", 0.0),
+        ("21", "20", 1.0),
+        ("1,050", "1000", 1.0),
+        ("$1,049.99", "1000", 1.0),
+        ("0.052", "0.05", 1.0),
+        ("0.053", "0.05", 0.0),
+        ("0", "0", 1.0),
+        ("0.0", "0", 1.0),
+        ("0.001", "0", 0.0),
+        ("-0.001", "0", 0.0),
+        ("200", "100", 0.0),
+    ],
+)
+def test_relaxed_accuracy_numbers(predicted, reference, expected):
+    assert relaxed_accuracy(answered(predicted), make_task(reference)) == expected
+
+
+@pytest.mark.parametrize(
+    ("predicted", "reference", "expected"),
+    [
+        ("peru.", "Peru", 1.0),
+        ("Chile", "Peru", 0.0),
+        ("Peru", "100", 0.0),
+        ("100", "Peru", 0.0),
+    ],
+)
+def test_relaxed_accuracy_falls_back_to_exact_match(predicted, reference, expected):
+    task = make_task(reference, AnswerType.CHOICE)
+    assert relaxed_accuracy(answered(predicted), task) == expected
+    assert relaxed_accuracy(answered(predicted), task) == exact_match(answered(predicted), task)
+
+
+def test_relaxed_accuracy_tolerance_is_a_parameter():
+    task = make_task("100")
+    assert relaxed_accuracy(answered("109"), task, tolerance=0.1) == 1.0
+    assert relaxed_accuracy(answered("111"), task, tolerance=0.1) == 0.0
+    assert relaxed_accuracy(answered("101"), task, tolerance=0.0) == 0.0
+
+
+# --- no answer ---------------------------------------------------------------------------------
+
+CALL_TURN = Turn(
+    text="<tool_call>...</tool_call>",
+    action=ToolCall(name="zoom", arguments={}),
+    result=ToolResult(text="ok"),
+)
+ERROR_TURN = Turn(text="42", action=ParseError(error=ParseErrorKind.NO_ACTION, message="no action"))
+
+
+@pytest.mark.parametrize(
+    "trajectory",
+    [
+        Trajectory(task_id="t", turns=(CALL_TURN, CALL_TURN), truncated=True),
+        Trajectory(task_id="t", turns=(CALL_TURN, ERROR_TURN), truncated=True),
+        Trajectory(task_id="t", truncated=True),
+        Trajectory(task_id="t"),
+    ],
+)
+@pytest.mark.parametrize("reward", [exact_match, relaxed_accuracy])
+def test_trajectory_without_answer_scores_zero(trajectory, reward):
+    assert reward(trajectory, make_task("42")) == 0.0
+    assert reward(trajectory, make_task("Peru", AnswerType.TEXT)) == 0.0
+
+
+def test_earlier_answer_does_not_count_after_later_turns():
+    answer = Turn(text="<answer>42</answer>", action=Answer(text="42"))
+    trajectory = Trajectory(task_id="t", turns=(answer, CALL_TURN), truncated=True)
+    assert relaxed_accuracy(trajectory, make_task("42")) == 0.0
+
+
+@pytest.mark.parametrize("reward", [exact_match, relaxed_accuracy])
+def test_rewards_return_floats(reward):
+    score = reward(answered("42"), make_task("42"))
+    assert type(score) is float
+    assert score == 1.0
