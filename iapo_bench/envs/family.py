@@ -232,8 +232,14 @@ def families() -> dict[str, TaskFamily]:
 
 @functools.lru_cache(maxsize=512)
 def load_task(task_id: str) -> Task:
-    """The task with this id, generated (and cached) from its key."""
+    """The task with this id, generated (and cached) from its key.
+
+    Raises ``ValueError`` for any id that names no task (malformed, unknown family or version,
+    seed outside its split, unknown difficulty).
+    """
     family_name, version, split, difficulty, seed = parse_task_id(task_id)
+    if family_name not in _FAMILIES:
+        raise ValueError(f"task id {task_id!r}: unknown task family; known: {sorted(_FAMILIES)}")
     family = get_family(family_name)
     if version != family.version:
         raise ValueError(

@@ -1,0 +1,913 @@
+"""Tests of ``ToolUseEnv`` (iapo_bench/envs/env.py) on the registered families."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import iapo_bench.envs
+from iapo_bench.core import AnswerType, Task, ToolCall, Trajectory
+from iapo_bench.envs import SPLIT_SEEDS, ToolUseEnv, env_ids, load_task, parse_task_id
+from iapo_bench.envs import family as family_module
+from iapo_bench.envs.chart.family import ChartFamily
+from iapo_bench.envs.spaces import UnicodeText
+from iapo_bench.tools.chart import CHART_TOOLS
+from iapo_bench.tools.parser import format_answer, format_tool_call
+
+ENV_ID = "ToolUse-Chart-v0"
+HIDDEN_KEYS = {"answer", "evidence", "elements", "source_image", "data"}
+
+
+def make(**kwargs: Any) -> ToolUseEnv:
+    """The bare env behind ``gym.make`` (no passive checker, no order enforcing)."""
+    env = gym.make(ENV_ID, **kwargs).unwrapped
+    assert isinstance(env, ToolUseEnv)
+    return env
+
+
+def call(name: str, **arguments: Any) -> str:
+    return format_tool_call(ToolCall(name=name, arguments=arguments))
+
+
+def focus_call(task: Task, mode: str = "highlight") -> str:
+    """What an oracle would call: a focus tool of the right axis on the evidence."""
+    (name,) = [n for n in task.tool_names if n.endswith(f"_with_{mode}")]
+    return call(name, labels=list(task.evidence))
+
+
+def image_bytes(obs: dict[str, Any]) -> list[bytes]:
+    return [repr(i.shape).encode() + i.tobytes() for i in obs["images"]]
+
+
+# --- gymnasium's checker, registration, make and make_vec ----------------------------------
+
+
+def test_env_ids_are_registered() -> None:
+    assert ENV_ID in env_ids()
+    for env_id in env_ids():
+        assert env_id in gym.registry
+        assert gym.spec(env_id).entry_point == "iapo_bench.envs.env:ToolUseEnv"
+
+
+def _check_env_cases() -> Iterator[tuple[str, int, str, str | None]]:
+    for env_id in env_ids():
+        family = iapo_bench.envs.family_for_env_id(env_id)
+        for difficulty in family.difficulties:
+            for split in ("train", "test"):
+                yield env_id, difficulty, split, None
+        yield env_id, family.default_difficulty, "validation", "rgb_array"
+        yield env_id, family.default_difficulty, "train", "ansi"
+
+
+@pytest.mark.parametrize("env_id, difficulty, split, render_mode", list(_check_env_cases()))
+def test_check_env_passes_without_warnings(
+    env_id: str, difficulty: int, split: str, render_mode: str | None
+) -> None:
+    env = gym.make(env_id, difficulty=difficulty, split=split, render_mode=render_mode)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env.unwrapped)
+    messages = [f"{w.category.__name__}: {w.message}" for w in caught]
+    print("\n".join(messages))
+    assert messages == []
+
+
+def test_make_with_module_prefix() -> None:
+    env = gym.make("iapo_bench:ToolUse-Chart-v0")
+    obs, info = env.reset(seed=3)
+    assert isinstance(env.unwrapped, ToolUseEnv)
+    assert info["task_id"] == "chart/v0/train/d1/3"
+    assert obs["text"].count("<image>") == len(obs["images"]) == 1
+    assert env.action_space == UnicodeText(max_length=32_768)
+
+
+def test_make_vec_resets_and_steps_with_a_tuple_of_actions() -> None:
+    envs = gym.make_vec(ENV_ID, num_envs=2, vectorization_mode="sync")
+    try:
+        obs, info = envs.reset(seed=5)
+        assert len(obs["text"]) == 2 and len(obs["images"]) == 2
+        assert list(info["task_id"]) == ["chart/v0/train/d1/5", "chart/v0/train/d1/6"]
+        assert obs in envs.observation_space
+        answer = load_task(info["task_id"][0]).answer
+        obs, reward, terminated, truncated, info = envs.step(
+            (format_answer(answer), "let me think first")
+        )
+        assert reward.tolist() == [1.0, 0.0]
+        assert terminated.tolist() == [True, False]
+        assert truncated.tolist() == [False, False]
+        assert "not a valid action (no_action)" in obs["text"][1]
+        assert envs.single_action_space == UnicodeText(max_length=32_768)
+    finally:
+        envs.close()
+
+
+# --- reset: seeds, task ids, options --------------------------------------------------------
+
+
+def test_reset_with_a_seed_is_deterministic() -> None:
+    first, second = make(), make()
+    for seed in (0, 1, 17, 999_999):
+        a, info_a = first.reset(seed=seed)
+        b, info_b = first.reset(seed=seed)
+        c, info_c = second.reset(seed=seed)
+        assert a["text"] == b["text"] == c["text"]
+        assert image_bytes(a) == image_bytes(b) == image_bytes(c)
+        assert info_a["task_id"] == info_b["task_id"] == info_c["task_id"]
+        assert info_a["messages"] == info_c["messages"]
+        assert info_a["task_id"] == f"chart/v0/train/d1/{seed}"
+    assert first.reset(seed=1)[1]["task_id"] != first.reset(seed=2)[1]["task_id"]
+
+
+def test_reset_without_a_seed_follows_the_seeded_generator() -> None:
+    first, second = make(), make()
+    first.reset(seed=42)
+    second.reset(seed=42)
+    ids_a = [first.reset()[1]["task_id"] for _ in range(5)]
+    ids_b = [second.reset()[1]["task_id"] for _ in range(5)]
+    assert ids_a == ids_b
+    assert len(set(ids_a)) == 5
+    for task_id in ids_a:
+        assert parse_task_id(task_id)[2] == "train"
+
+
+def test_reset_with_a_task_id_replays_it() -> None:
+    env = make(difficulty=0)
+    obs, info = env.reset(seed=11)
+    task_id = info["task_id"]
+    env.step("<answer>x</answer>")
+    env.reset(seed=12)
+    replay, replay_info = env.reset(options={"task_id": task_id})
+    assert replay_info["task_id"] == task_id
+    assert replay["text"] == obs["text"]
+    assert image_bytes(replay) == image_bytes(obs)
+    # Any chart task can be replayed, whatever the env's split and difficulty.
+    other = "chart/v0/test/d2/2000000123"
+    obs, info = env.reset(options={"task_id": other})
+    assert info["task_id"] == other
+    np.testing.assert_array_equal(obs["images"][0], load_task(other).image)
+    assert load_task(other).question in obs["text"]
+
+
+def test_reset_difficulty_option() -> None:
+    env = make(difficulty=0)
+    _, info = env.reset(seed=4, options={"difficulty": 2})
+    assert info["task_id"] == "chart/v0/train/d2/4"
+    _, info = env.reset(seed=4)
+    assert info["task_id"] == "chart/v0/train/d0/4"
+
+
+@pytest.mark.parametrize(
+    "task_id",
+    [
+        "chart/v1/train/d1/5",  # another version
+        "chart/v0/train/d1",  # malformed
+        "chart/v0/train/d1/5/",
+        "chart/v0/dev/d1/5",
+        "chart/v0/train/1/5",
+        "Chart/v0/train/d1/5",
+        "",
+        "chart/v0/train/d1/1500000000",  # a seed outside the split
+        "chart/v0/test/d1/5",
+        "chart/v0/train/d9/5",  # a difficulty the family does not have
+        "nofamily/v0/train/d1/5",  # a family that is not registered
+    ],
+)
+def test_reset_rejects_bad_task_ids(task_id: str) -> None:
+    env = make()
+    with pytest.raises(ValueError):
+        env.reset(options={"task_id": task_id})
+
+
+class _OtherFamily(ChartFamily):
+    name = "otherfam"
+    env_id = "ToolUse-OtherFam-v0"
+
+
+@pytest.fixture
+def other_family(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setitem(family_module._FAMILIES, "otherfam", _OtherFamily())
+    yield
+    load_task.cache_clear()
+
+
+def test_reset_rejects_a_task_of_another_registered_family(other_family: None) -> None:
+    task_id = "otherfam/v0/train/d1/5"
+    assert load_task(task_id).family == "otherfam"
+    env = make()
+    with pytest.raises(ValueError, match="otherfam"):
+        env.reset(options={"task_id": task_id})
+
+
+@pytest.mark.parametrize("options", [{"seed": 3}, {"task": "x"}, {"task_id": None, "foo": 1}])
+def test_reset_rejects_unknown_options(options: dict[str, Any]) -> None:
+    with pytest.raises(ValueError, match="option"):
+        make().reset(options=options)
+
+
+@pytest.mark.parametrize("split", ["train", "validation", "test"])
+def test_reset_seed_indexes_the_split_range(split: str) -> None:
+    env = make(split=split)
+    for seed in (0, 3, 999_999):
+        _, info = env.reset(seed=seed)
+        family, version, task_split, difficulty, task_seed = parse_task_id(info["task_id"])
+        assert (family, version, task_split, difficulty) == ("chart", "v0", split, 1)
+        assert task_seed == SPLIT_SEEDS[split].start + seed
+
+
+def test_validation_seed_offset() -> None:
+    _, info = make(split="validation").reset(seed=7)
+    assert parse_task_id(info["task_id"])[4] == 1_000_000_007 == SPLIT_SEEDS["validation"].start + 7
+
+
+@pytest.mark.parametrize("split", ["train", "validation", "test"])
+def test_reset_rejects_out_of_range_seeds(split: str) -> None:
+    env = make(split=split)
+    with pytest.raises(ValueError, match="out of range"):
+        env.reset(seed=len(SPLIT_SEEDS[split]))
+
+
+# --- determinism across processes -----------------------------------------------------------
+
+_DIGEST_SCRIPT = r"""
+import hashlib, json
+import gymnasium as gym
+import iapo_bench.envs
+from iapo_bench.envs import load_task
+
+def episode_digest():
+    digest = hashlib.sha256()
+    def feed(obs, info, reward=None):
+        digest.update(obs["text"].encode())
+        for image in obs["images"]:
+            digest.update(repr(image.shape).encode())
+            digest.update(image.tobytes())
+        digest.update(info["task_id"].encode())
+        digest.update(json.dumps(info["messages"], sort_keys=True).encode())
+        digest.update(repr(reward).encode())
+        digest.update(json.dumps(info.get("rewards"), sort_keys=True).encode())
+    for difficulty in (0, 2):
+        env = gym.make("ToolUse-Chart-v0", difficulty=difficulty).unwrapped
+        for seed in (0, 5, 31):
+            obs, info = env.reset(seed=seed)
+            feed(obs, info)
+            task = load_task(info["task_id"])
+            (name,) = [n for n in task.tool_names if n.endswith("_with_highlight")]
+            call = {"name": name, "arguments": {"labels": list(task.evidence)}}
+            obs, reward, terminated, truncated, info = env.step(
+                "<tool_call>" + json.dumps(call) + "</tool_call>")
+            feed(obs, info, reward)
+            obs, reward, terminated, truncated, info = env.step(
+                '<tool_call>{"name": "zoom", "arguments": {"box": [20, 30, 220, 130]}}'
+                "</tool_call>")
+            feed(obs, info, reward)
+            obs, reward, terminated, truncated, info = env.step(
+                "<answer>" + task.answer + "</answer>")
+            feed(obs, info, reward)
+            assert terminated and reward == 1.0
+    return digest.hexdigest()
+
+def content_hashes():
+    return [
+        load_task(f"chart/v0/{split}/d{d}/{start + i}").content_hash()
+        for d in (0, 1, 2)
+        for split, start in (("train", 0), ("test", 2_000_000_000))
+        for i in (0, 7, 123_456)
+    ]
+"""
+
+
+def test_determinism_across_processes() -> None:
+    namespace: dict[str, Any] = {}
+    exec(_DIGEST_SCRIPT, namespace)
+    here = {"episodes": namespace["episode_digest"](), "tasks": namespace["content_hashes"]()}
+    assert len(set(here["tasks"])) == len(here["tasks"]) == 18
+    code = (
+        _DIGEST_SCRIPT
+        + "\nprint(json.dumps({'episodes': episode_digest(), 'tasks': content_hashes()}))\n"
+    )
+    environment = dict(os.environ, PYTHONHASHSEED="4242")
+    completed = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=environment,
+        check=False,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    there = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert there["tasks"] == here["tasks"]
+    assert there["episodes"] == here["episodes"]
+
+
+# --- observations ------------------------------------------------------------------------
+
+
+def test_observation_has_one_placeholder_per_image_and_is_in_the_space() -> None:
+    env = make(difficulty=2)
+    obs, info = env.reset(seed=9)
+    task = load_task(info["task_id"])
+    assert obs in env.observation_space
+    assert obs["text"].count("<image>") == len(obs["images"]) == 1
+    np.testing.assert_array_equal(obs["images"][0], task.image)
+    actions = [
+        focus_call(task, "mask"),
+        "no action here",
+        call("zoom", box=[0, 0, 3, 3]),  # a tool error: no image
+        call("crop", box=[0, 0, 100, 80]),
+    ]
+    expected_images = [2, 2, 2, 3]
+    env = make(difficulty=2, max_turns=6)
+    env.reset(seed=9)
+    for action, count in zip(actions, expected_images, strict=True):
+        obs, _, terminated, truncated, info = env.step(action)
+        assert not terminated and not truncated
+        assert obs in env.observation_space
+        assert len(obs["images"]) == count
+        assert obs["text"].count("<image>") == count
+        placeholders = sum(
+            part.get("type") == "image"
+            for message in info["messages"]
+            if not isinstance(message["content"], str)
+            for part in message["content"]
+        )
+        assert placeholders == count
+    np.testing.assert_array_equal(obs["images"][2], task.image[0:80, 0:100])
+
+
+@pytest.mark.parametrize("where", ["message", "tool_error"])
+def test_agent_text_cannot_forge_image_placeholders(where: str) -> None:
+    """The transcript's <image> marks stand for images only, whatever the agent writes."""
+    env = make()
+    obs, info = env.reset(seed=2)
+    task = load_task(info["task_id"])
+    (name,) = [n for n in task.tool_names if n.endswith("_with_mask")]
+    # A plain message, or a tool call whose error message echoes the unknown label.
+    action = "I look at <image> again." if where == "message" else call(name, labels=["<image>"])
+    obs, _, _, _, info = env.step(action)
+    assert len(obs["images"]) == 1
+    assert obs["text"].count("<image>") == len(obs["images"]), obs["text"][-400:]
+
+
+def test_observation_images_are_fresh_writable_arrays() -> None:
+    env = make()
+    obs, info = env.reset(seed=21)
+    task = load_task(info["task_id"])
+    first = obs["images"][0]
+    assert first.flags.writeable and first.dtype == np.uint8
+    assert not np.shares_memory(first, task.image)
+    first[:] = 0
+    obs, _, _, _, info = env.step(call("crop", box=[0, 0, 50, 50]))
+    np.testing.assert_array_equal(obs["images"][0], task.image)
+    assert not np.shares_memory(obs["images"][0], first)
+    tool_image = obs["images"][1]
+    tool_image[:] = 7
+    info["messages"].clear()
+    again, _, _, _, info = env.step("still thinking")
+    np.testing.assert_array_equal(again["images"][1], task.image[0:50, 0:50])
+    assert not np.shares_memory(again["images"][1], tool_image)
+    assert not np.shares_memory(again["images"][0], obs["images"][0])
+    assert again["images"] is not obs["images"]
+    assert len(info["messages"]) == 6  # system, user, 2 x (assistant + reply)
+
+
+# --- hidden data ---------------------------------------------------------------------------
+
+
+def _keys(value: Any) -> Iterator[str]:
+    if hasattr(value, "model_dump") and not isinstance(value, type):
+        value = value.model_dump()
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _keys(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _keys(item)
+
+
+def _values(value: Any) -> Iterator[Any]:
+    yield value
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _values(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _values(item)
+
+
+def _assert_no_hidden_data(info: dict[str, Any], task: Task) -> None:
+    keys = set(_keys(info))
+    assert not keys & HIDDEN_KEYS, keys & HIDDEN_KEYS
+    for value in _values(info):
+        assert not isinstance(value, Task)
+        if isinstance(value, np.ndarray):
+            assert value.shape != task.source_image.shape
+
+
+def test_hidden_data_never_leaks() -> None:
+    systems: dict[str, set[str]] = {"vertical": set(), "horizontal": set()}
+    tool_lists: dict[str, set[str]] = {"vertical": set(), "horizontal": set()}
+    checked_numbers = 0
+    for difficulty in (0, 1, 2):
+        for split in ("train", "test"):
+            env = make(difficulty=difficulty, split=split)
+            for seed in range(20):
+                obs, info = env.reset(seed=seed)
+                task = load_task(info["task_id"])
+                orientation = task.data["orientation"]
+                _assert_no_hidden_data(info, task)
+                system = info["messages"][0]["content"]
+                systems[orientation].add(system)
+                tool_lists[orientation].add(json.dumps(info["tools"], sort_keys=True))
+                obs2, _, _, _, info2 = env.step(focus_call(task))
+                _assert_no_hidden_data(info2, task)
+                if task.answer_type is not AnswerType.NUMBER or task.answer in task.question:
+                    continue
+                checked_numbers += 1
+                for observation, step_info in ((obs, info), (obs2, info2)):
+                    prefix = f"<|im_start|>system\n{system}<|im_end|>\n"
+                    assert observation["text"].startswith(prefix)
+                    rest = observation["text"][len(prefix) :]
+                    assert task.answer not in rest, (task.id, task.answer)
+                    dumped = json.dumps(step_info["messages"][1:], ensure_ascii=False)
+                    assert task.answer not in dumped, (task.id, task.answer)
+    # The system prompt and tool schemas do not depend on the task (only on the tools that
+    # apply), so they cannot carry its answer.
+    assert len(systems["vertical"]) == len(systems["horizontal"]) == 1
+    assert len(tool_lists["vertical"]) == len(tool_lists["horizontal"]) == 1
+    assert checked_numbers >= 20
+
+
+def test_final_info_has_trajectory_and_rewards_but_no_hidden_data() -> None:
+    env = make()
+    _, info = env.reset(seed=8)
+    task = load_task(info["task_id"])
+    _, reward, terminated, _, info = env.step(format_answer("nothing"))
+    assert terminated and reward == 0.0
+    assert isinstance(info["trajectory"], Trajectory)
+    assert info["trajectory"].task_id == task.id
+    assert set(info["rewards"]) == {"relaxed_accuracy", "exact_match"}
+    assert not set(info) & HIDDEN_KEYS
+    _assert_no_hidden_data(info, task)
+
+
+# --- episode mechanics -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_correct_answer_terminates_with_full_reward(seed: int) -> None:
+    env = make()
+    _, info = env.reset(seed=seed)
+    task = load_task(info["task_id"])
+    obs, reward, terminated, truncated, info = env.step(f"Reasoning. {format_answer(task.answer)}")
+    assert (reward, terminated, truncated) == (1.0, True, False)
+    assert info["rewards"] == {"relaxed_accuracy": 1.0, "exact_match": 1.0}
+    assert info["trajectory"].answer.text == task.answer
+    assert info["trajectory"].truncated is False
+    assert info["turn"] == 1
+    assert len(obs["images"]) == 1
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_wrong_answer_terminates_with_zero_reward(seed: int) -> None:
+    env = make()
+    _, info = env.reset(seed=seed)
+    task = load_task(info["task_id"])
+    wrong = "-98765" if task.answer_type is AnswerType.NUMBER else "Atlantis"
+    _, reward, terminated, truncated, info = env.step(format_answer(wrong))
+    assert (reward, terminated, truncated) == (0.0, True, False)
+    assert info["rewards"] == {"relaxed_accuracy": 0.0, "exact_match": 0.0}
+
+
+def test_tool_call_continues_and_adds_its_image() -> None:
+    env = make(difficulty=0)
+    _, info = env.reset(seed=13)
+    task = load_task(info["task_id"])
+    obs, reward, terminated, truncated, info = env.step(focus_call(task))
+    assert (reward, terminated, truncated) == (0.0, False, False)
+    assert "trajectory" not in info and "rewards" not in info
+    assert info["turn"] == 1
+    assert len(obs["images"]) == 2
+    assert not np.array_equal(obs["images"][1], task.image)
+    assert obs["images"][1].shape == task.image.shape
+    assert "Highlighted" in obs["text"]
+    assert [m["role"] for m in info["messages"]] == ["system", "user", "assistant", "tool"]
+    assert info["messages"][2]["tool_calls"][0]["function"]["arguments"] == {
+        "labels": list(task.evidence)
+    }
+    obs, reward, terminated, truncated, info = env.step(format_answer(task.answer))
+    assert (reward, terminated, truncated) == (1.0, True, False)
+    trajectory = info["trajectory"]
+    assert len(trajectory.turns) == 2 and len(trajectory.tool_calls) == 1
+    assert trajectory.turns[0].result.ok
+
+
+def test_tool_error_continues_without_an_image() -> None:
+    env = make()
+    env.reset(seed=1)
+    obs, reward, terminated, truncated, info = env.step(call("zoom", box=[5, 5, 6, 6]))
+    assert (reward, terminated, truncated) == (0.0, False, False)
+    assert len(obs["images"]) == 1
+    assert info["messages"][-1]["role"] == "tool"
+    (part,) = info["messages"][-1]["content"]  # text only, no image part
+    assert part["type"] == "text" and part["text"].startswith("Error:")
+    assert "Error:" in obs["text"] and "4x4" in obs["text"]
+
+
+@pytest.mark.parametrize(
+    "action, kind",
+    [
+        ("I think it is 3.", "no_action"),
+        ("<answer>3", "no_action"),
+        ("<tool_call>{nope}</tool_call>", "malformed_json"),
+        ('<tool_call>{"name": "paint", "arguments": {}}</tool_call>', "unknown_tool"),
+        ('<tool_call>{"name": "zoom", "arguments": {"box": [1]}}</tool_call>', "invalid_arguments"),
+        ("<answer>3</answer><answer>4</answer>", "several_actions"),
+    ],
+)
+def test_parse_errors_continue_with_feedback(action: str, kind: str) -> None:
+    env = make()
+    env.reset(seed=1)
+    obs, reward, terminated, truncated, info = env.step(action)
+    assert (reward, terminated, truncated) == (0.0, False, False)
+    assert f"Your last message was not a valid action ({kind})" in obs["text"]
+    assert info["messages"][-1]["role"] == "user"
+    assert f"({kind})" in info["messages"][-1]["content"]
+    assert len(obs["images"]) == 1
+
+
+def test_call_and_answer_in_one_message_is_a_parse_error() -> None:
+    env = make()
+    env.reset(seed=1)
+    obs, _, terminated, _, _ = env.step(call("crop", box=[0, 0, 50, 50]) + "<answer>3</answer>")
+    assert not terminated
+    assert "(several_actions)" in obs["text"]
+    assert len(obs["images"]) == 1
+
+
+def test_truncation_at_max_turns() -> None:
+    env = make(max_turns=2)
+    env.reset(seed=1)
+    _, reward, terminated, truncated, info = env.step("hmm")
+    assert (reward, terminated, truncated) == (0.0, False, False)
+    _, reward, terminated, truncated, info = env.step("hmm again")
+    assert (reward, terminated, truncated) == (0.0, False, True)
+    assert info["trajectory"].truncated is True
+    assert info["trajectory"].answer is None
+    assert info["rewards"] == {"relaxed_accuracy": 0.0, "exact_match": 0.0}
+    assert info["turn"] == 2
+
+
+def test_truncation_after_tool_calls_and_answer_on_the_last_turn() -> None:
+    env = make(max_turns=3)
+    _, info = env.reset(seed=4)
+    task = load_task(info["task_id"])
+    env.step(call("crop", box=[0, 0, 50, 50]))
+    env.step(call("zoom", box=[0, 0, 50, 50]))
+    _, reward, terminated, truncated, info = env.step(call("crop", box=[0, 0, 60, 60]))
+    assert (terminated, truncated, reward) == (False, True, 0.0)
+    assert len(info["trajectory"].tool_calls) == 3
+    env.reset(seed=4)
+    env.step("hmm")
+    env.step("hmm")
+    _, reward, terminated, truncated, info = env.step(format_answer(task.answer))
+    assert (terminated, truncated, reward) == (True, False, 1.0)
+
+
+def test_step_after_the_end_needs_a_reset() -> None:
+    env = make()
+    env.reset(seed=1)
+    env.step("<answer>1</answer>")
+    with pytest.raises(gym.error.ResetNeeded):
+        env.step("<answer>1</answer>")
+    env.reset(seed=1)
+    _, _, terminated, _, _ = env.step("<answer>1</answer>")
+    assert terminated
+    truncating = make(max_turns=2)
+    truncating.reset(seed=1)
+    truncating.step("a")
+    truncating.step("b")
+    with pytest.raises(gym.error.ResetNeeded):
+        truncating.step("c")
+
+
+def test_step_before_reset_raises() -> None:
+    with pytest.raises(gym.error.ResetNeeded):
+        ToolUseEnv().step("<answer>1</answer>")
+    with pytest.raises(gym.error.ResetNeeded):
+        gym.make(ENV_ID).step("<answer>1</answer>")
+
+
+@pytest.mark.parametrize("action", [None, 3, b"<answer>1</answer>", ["<answer>1</answer>"]])
+def test_non_str_action_raises_type_error(action: object) -> None:
+    env = make()
+    env.reset(seed=1)
+    with pytest.raises(TypeError):
+        env.step(action)  # type: ignore[arg-type]
+    # The episode is untouched and goes on.
+    obs, _, terminated, _, info = env.step("<answer>1</answer>")
+    assert terminated and info["turn"] == 1
+    assert len(obs["images"]) == 1
+
+
+@pytest.mark.filterwarnings("ignore:.*render_mode.*:UserWarning")
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"max_turns": 1},
+        {"max_turns": 0},
+        {"max_turns": -3},
+        {"max_turns": 2.5},
+        {"max_turns": "3"},
+        {"split": "dev"},
+        {"split": "Train"},
+        {"difficulty": 3},
+        {"difficulty": -1},
+        {"render_mode": "human"},
+        {"render_mode": "rgb"},
+        {"rubric": "no_such_reward:1"},
+    ],
+)
+def test_invalid_constructor_arguments_raise(kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        ToolUseEnv("chart", **kwargs)
+    if kwargs.get("render_mode") == "human":
+        return  # gym.make wraps the env in HumanRendering over rgb_array instead
+    with pytest.raises(ValueError):
+        gym.make(ENV_ID, **kwargs)
+
+
+def test_unknown_family_raises() -> None:
+    with pytest.raises(KeyError, match="chart"):
+        ToolUseEnv("no_such_family")
+
+
+def test_render_rgb_array_returns_the_latest_image() -> None:
+    env = make(render_mode="rgb_array")
+    assert env.render() is None  # nothing to show before reset
+    _, info = env.reset(seed=6)
+    task = load_task(info["task_id"])
+    frame = env.render()
+    np.testing.assert_array_equal(frame, task.image)
+    frame[:] = 0
+    np.testing.assert_array_equal(env.render(), task.image)
+    env.step(call("crop", box=[10, 20, 110, 70]))
+    np.testing.assert_array_equal(env.render(), task.image[20:70, 10:110])
+    env.step(call("zoom", box=[0, 0, 3, 3]))  # an error: the latest image stays
+    np.testing.assert_array_equal(env.render(), task.image[20:70, 10:110])
+
+
+def test_render_ansi_returns_the_transcript() -> None:
+    env = make(render_mode="ansi")
+    obs, _ = env.reset(seed=6)
+    assert env.render() == obs["text"]
+    obs, _, _, _, _ = env.step("thinking")
+    text = env.render()
+    assert isinstance(text, str) and text == obs["text"]
+    assert "thinking" in text
+
+
+def test_render_without_mode_returns_none() -> None:
+    env = make()
+    env.reset(seed=6)
+    assert env.render() is None
+
+
+def test_custom_rubric_changes_reward_components() -> None:
+    seed = next(
+        s for s in range(100) if load_task(f"chart/v0/train/d1/{s}").answer_type.value == "number"
+    )
+    task = load_task(f"chart/v0/train/d1/{seed}")
+    near = f"{float(task.answer) * 1.02:.3f}"  # within 5%, not exact
+    default = make()
+    default.reset(seed=seed)
+    _, reward, _, _, info = default.step(format_answer(near))
+    assert reward == 1.0
+    assert info["rewards"] == {"relaxed_accuracy": 1.0, "exact_match": 0.0}
+    strict = make(rubric="exact_match:1")
+    strict.reset(seed=seed)
+    _, reward, _, _, info = strict.step(format_answer(near))
+    assert reward == 0.0
+    assert set(info["rewards"]) == {"exact_match"}
+    strict.reset(seed=seed)
+    _, reward, _, _, info = strict.step(format_answer(task.answer))
+    assert reward == 1.0 and info["rewards"] == {"exact_match": 1.0}
+
+
+def test_info_is_identical_between_identical_runs() -> None:
+    def run() -> list[str]:
+        env = make(difficulty=2)
+        _, info = env.reset(seed=3)
+        task = load_task(info["task_id"])
+        dumps = [json.dumps(info, sort_keys=True)]
+        for action in (
+            focus_call(task, "draw"),
+            call("zoom", box=[0, 0, 90, 90]),
+            "<answer>1</answer>",
+        ):
+            _, _, _, _, info = env.step(action)
+            trajectory = info.pop("trajectory", None)
+            dumps.append(json.dumps(info, sort_keys=True))
+            if trajectory is not None:
+                dumps.append(trajectory.model_dump_json())
+        return dumps
+
+    assert run() == run()
+
+
+# --- fuzzing ---------------------------------------------------------------------------------
+
+_FUZZ_ENVS = {"vertical": make(max_turns=3), "horizontal": make(max_turns=3)}
+_SEEDS = {
+    orientation: [
+        s
+        for s in range(40)
+        if load_task(f"chart/v0/train/d1/{s}").data["orientation"] == orientation
+    ][:3]
+    for orientation in ("vertical", "horizontal")
+}
+_CATEGORIES = sorted(
+    {
+        category
+        for seeds in _SEEDS.values()
+        for s in seeds
+        for category in load_task(f"chart/v0/train/d1/{s}").data["categories"]
+    }
+)
+
+
+_TOOL_NAMES = [t.name for t in CHART_TOOLS]
+_FRAGMENTS = [
+    "<tool_call>",
+    "</tool_call>",
+    "<answer>",
+    "</answer>",
+    '{"name": "zoom", "arguments": ',
+    '{"name": "crop", "arguments": ',
+    '{"name": "focus_on_x_values_with_mask", "arguments": ',
+    '{"name": "focus_on_y_values_with_highlight", "arguments": ',
+    '{"box": [',
+    '{"labels": ["',
+    '", "',
+    '"]}',
+    '"factor": ',
+    "]",
+    "}",
+    "{",
+    "[",
+    ",",
+    ", ",
+    '"',
+    "\n",
+    "```json\n",
+    "```",
+    "-",
+    ".",
+    "1e9",
+    "NaN",
+    "null",
+    "crop",
+    "zoom",
+    "focus_on_x_values_with_mask",
+    "focus_on_y_values_with_draw",
+    "Peru",
+    "Apple",
+    *(str(d) for d in range(10)),
+    "100",
+    "560",
+    "420",
+]
+
+_json_leaf = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=8)
+)
+_json = st.recursive(
+    _json_leaf,
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=6), children, max_size=3)
+    ),
+    max_leaves=10,
+)
+_arguments = st.dictionaries(
+    st.sampled_from(["box", "labels", "factor", "x", ""]),
+    _json
+    | st.lists(st.integers(-1000, 2000), min_size=0, max_size=6)
+    | st.lists(st.sampled_from(["Peru", "APPLE", "lyon", "", "North"]), max_size=4),
+    max_size=3,
+)
+_structured_call = st.builds(
+    lambda name, arguments, close: (
+        "<tool_call>"
+        + json.dumps({"name": name, "arguments": arguments})
+        + ("</tool_call>" if close else "")
+    ),
+    st.sampled_from([*_TOOL_NAMES, "paint", ""]),
+    _arguments,
+    st.booleans(),
+)
+_mixed = st.lists(
+    st.sampled_from(_FRAGMENTS) | st.text(max_size=4) | st.integers(-5, 999).map(str),
+    max_size=25,
+).map("".join)
+_pixel_box = st.lists(st.integers(-60, 700), min_size=4, max_size=4) | st.builds(
+    lambda x, y, w, h: [x, y, x + w, y + h],
+    st.integers(-20, 560),
+    st.integers(-20, 420),
+    st.integers(-5, 300),
+    st.integers(-5, 300),
+)
+_chart_labels = st.lists(
+    st.sampled_from(_CATEGORIES)
+    | st.sampled_from(_CATEGORIES).map(str.upper)
+    | st.sampled_from(["Peru", "apple", "", " ", "<image>"]),
+    min_size=0,
+    max_size=3,
+)
+_plausible_call = (
+    st.builds(
+        lambda name, labels: call(name, labels=labels),
+        st.sampled_from([n for n in _TOOL_NAMES if n.startswith("focus")]),
+        _chart_labels,
+    )
+    | st.builds(lambda box: call("crop", box=box), _pixel_box)
+    | st.builds(
+        lambda box, factor: call("zoom", box=box, factor=factor),
+        _pixel_box,
+        st.floats(0.5, 5.0) | st.integers(1, 4),
+    )
+)
+_answer = (st.text(max_size=10) | st.floats().map(str)).map(lambda t: f"<answer>{t}</answer>")
+ACTIONS = st.text() | _mixed | _structured_call | _plausible_call | _answer
+
+
+def _step_all(env: ToolUseEnv, seed: int, actions: list[str]) -> None:
+    obs, _ = env.reset(seed=seed)
+    for action in actions:
+        obs, reward, terminated, truncated, info = env.step(action)
+        assert isinstance(reward, float) and 0.0 <= reward <= 1.0
+        assert obs in env.observation_space
+        assert isinstance(info["task_id"], str)
+        if terminated or truncated:
+            assert "trajectory" in info and "rewards" in info
+            obs, _ = env.reset(seed=seed)
+        else:
+            assert reward == 0.0
+
+
+@given(
+    orientation=st.sampled_from(["vertical", "horizontal"]),
+    index=st.integers(0, 2),
+    actions=st.lists(ACTIONS, min_size=1, max_size=5),
+    data=st.data(),
+)
+@settings(
+    max_examples=1200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+def test_fuzz_stepping_arbitrary_text_never_raises(
+    orientation: str, index: int, actions: list[str], data: st.DataObject
+) -> None:
+    seed = _SEEDS[orientation][index]
+    task = load_task(f"chart/v0/train/d1/{seed}")
+    if data.draw(st.booleans()):
+        # A call with this chart's own labels, so that the tools' success paths run too.
+        name = data.draw(st.sampled_from([n for n in task.tool_names if n.startswith("focus")]))
+        labels = data.draw(st.lists(st.sampled_from(task.data["categories"]), min_size=1))
+        position = data.draw(st.integers(0, len(actions)))
+        actions.insert(position, call(name, labels=labels))
+    _step_all(_FUZZ_ENVS[orientation], seed, actions)
+
+
+def test_sampled_actions_never_raise() -> None:
+    env = make(max_turns=4)
+    env.action_space.seed(1234)
+    env.reset(seed=0)
+    endings = 0
+    for step in range(3000):
+        action = env.action_space.sample()
+        assert action in env.action_space
+        obs, reward, terminated, truncated, _ = env.step(action)
+        assert 0.0 <= reward <= 1.0
+        if terminated or truncated:
+            endings += 1
+            env.reset(seed=step % 6)
+    assert obs in env.observation_space
+    assert endings > 100
