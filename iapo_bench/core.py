@@ -144,6 +144,15 @@ class Box(BaseModel):
         """The box as ``[x0, y0, x1, y1]``, the order tools take."""
         return [self.x0, self.y0, self.x1, self.y1]
 
+    def contains(self, other: Box) -> bool:
+        """Whether ``other`` lies entirely inside this box."""
+        return (
+            self.x0 <= other.x0
+            and self.y0 <= other.y0
+            and other.x1 <= self.x1
+            and other.y1 <= self.y1
+        )
+
     def union(self, other: Box) -> Box:
         """The smallest box holding both boxes."""
         return Box(

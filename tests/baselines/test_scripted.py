@@ -48,15 +48,6 @@ def _evidence_boxes(task, kind):
     return [e.box for e in task.elements if e.kind == kind and e.key in task.evidence]
 
 
-def _inside(inner: Box, outer: Box) -> bool:
-    return (
-        outer.x0 <= inner.x0
-        and outer.y0 <= inner.y0
-        and inner.x1 <= outer.x1
-        and inner.y1 <= outer.y1
-    )
-
-
 def test_oracle_tool_output_shows_the_evidence():
     family = get_family("chart")
     for seed in range(60):
@@ -72,7 +63,7 @@ def test_oracle_tool_output_shows_the_evidence():
             box = Box(**dict(zip(("x0", "y0", "x1", "y1"), call.arguments["box"], strict=True)))
             for kind in ("bar", "value_label"):
                 for element_box in _evidence_boxes(task, kind):
-                    assert _inside(element_box, box)
+                    assert box.contains(element_box)
             assert result.image.shape[:2] == (2 * box.height, 2 * box.width)
         else:
             # The highlight tints exactly the evidence regions.

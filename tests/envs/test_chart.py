@@ -168,15 +168,6 @@ def test_number_of_bars_grows_with_difficulty(
     assert len(counts) >= 2
 
 
-def _inside(inner: Box, outer: Box) -> bool:
-    return (
-        outer.x0 <= inner.x0
-        and outer.y0 <= inner.y0
-        and inner.x1 <= outer.x1
-        and inner.y1 <= outer.y1
-    )
-
-
 def _overlap(a: Box, b: Box) -> bool:
     return max(a.x0, b.x0) < min(a.x1, b.x1) and max(a.y0, b.y0) < min(a.y1, b.y1)
 
@@ -200,7 +191,7 @@ def test_elements_per_category(tasks: list[Task]) -> None:
             for kind in ("bar", "category_label", "value_label"):
                 box = by_kind[kind][0].box
                 assert box.width > 0 and box.height > 0, (task.id, category, kind)
-                assert _inside(box, region), (task.id, category, kind, box, region)
+                assert region.contains(box), (task.id, category, kind, box, region)
 
 
 def test_regions_of_different_categories_do_not_overlap(tasks: list[Task]) -> None:
@@ -219,7 +210,7 @@ def test_all_boxes_lie_inside_the_image(tasks: list[Task]) -> None:
         kinds = {e.kind for e in task.elements}
         assert {"title", "tick_label"} <= kinds, task.id
         for element in task.elements:
-            assert _inside(element.box, frame), (task.id, element)
+            assert frame.contains(element.box), (task.id, element)
 
 
 def test_bar_lengths_are_ordered_like_the_values(tasks: list[Task]) -> None:

@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from iapo_bench.core import (
@@ -6,40 +5,13 @@ from iapo_bench.core import (
     AnswerType,
     ParseError,
     ParseErrorKind,
-    Task,
     ToolCall,
     ToolResult,
     Trajectory,
     Turn,
 )
 from iapo_bench.rewards import exact_match, normalize_text, parse_number, relaxed_accuracy
-
-IMAGE = np.zeros((4, 4, 3), dtype=np.uint8)
-
-
-def make_task(answer: str, answer_type: AnswerType = AnswerType.NUMBER) -> Task:
-    return Task(
-        id="chart/v0/test/d0/1",
-        family="chart",
-        version="v0",
-        split="test",
-        difficulty=0,
-        seed=1,
-        image=IMAGE,
-        source_image=IMAGE,
-        question="What is it?",
-        answer=answer,
-        answer_type=answer_type,
-        question_kind="value",
-    )
-
-
-def answered(text: str) -> Trajectory:
-    return Trajectory(
-        task_id="chart/v0/test/d0/1",
-        turns=(Turn(text=f"<answer>{text}</answer>", action=Answer(text=text)),),
-    )
-
+from tests.rewards.cases import answered, make_task
 
 # --- normalize_text ----------------------------------------------------------------------------
 

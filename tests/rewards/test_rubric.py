@@ -1,34 +1,8 @@
-import numpy as np
 import pytest
 
-from iapo_bench.core import Answer, AnswerType, Task, Trajectory, Turn
+from iapo_bench.core import Task, Trajectory
 from iapo_bench.rewards import REWARDS, Rubric, exact_match, relaxed_accuracy
-
-IMAGE = np.zeros((4, 4, 3), dtype=np.uint8)
-
-
-def make_task(answer: str = "100") -> Task:
-    return Task(
-        id="chart/v0/test/d0/1",
-        family="chart",
-        version="v0",
-        split="test",
-        difficulty=0,
-        seed=1,
-        image=IMAGE,
-        source_image=IMAGE,
-        question="What is it?",
-        answer=answer,
-        answer_type=AnswerType.NUMBER,
-        question_kind="value",
-    )
-
-
-def answered(text: str) -> Trajectory:
-    return Trajectory(
-        task_id="chart/v0/test/d0/1",
-        turns=(Turn(text=f"<answer>{text}</answer>", action=Answer(text=text)),),
-    )
+from tests.rewards.cases import answered, make_task
 
 
 def weights(rubric: Rubric) -> dict[str, float]:
