@@ -156,11 +156,13 @@ def run(
         ("turns", "mean_turns"),
         ("ms", "latency_mean_s"),
     ]
+    # Numbers never truncate; on a narrow terminal the env id folds instead.
     for title, _ in columns:
-        if title in ("agent", "env"):
-            table.add_column(title, no_wrap=True)
+        if title == "env":
+            table.add_column(title, overflow="fold")
         else:
-            table.add_column(title, justify="right")
+            justify = "left" if title == "agent" else "right"
+            table.add_column(title, justify=justify, no_wrap=True, min_width=len(title))
     for row in summary.sort_values(["env_id", "score"], ascending=[True, False]).itertuples():
         values = row._asdict()
         cells = []

