@@ -2,22 +2,21 @@ import itertools
 
 import pytest
 
-from iapo_bench.envs import get_family, load_task
-
-
-@pytest.fixture
-def fresh_seeds():
-    """Seeds never generated before in this process, so the task cache cannot help."""
-    counter = itertools.count(10_000_000)
-    return lambda: next(counter)
-
-
-@pytest.fixture(autouse=True)
-def _clear_task_cache():
-    load_task.cache_clear()
-    yield
+from iapo_bench.envs import get_family
 
 
 @pytest.fixture(scope="session")
 def chart():
     return get_family("chart")
+
+
+@pytest.fixture(scope="session")
+def fresh_seeds():
+    """Seeds never generated before in this process, per chart kind (seed % 9 is the kind)."""
+    counters = {}
+
+    def next_seed(kind_index: int) -> int:
+        counter = counters.setdefault(kind_index, itertools.count(10_000_000 + kind_index, 9))
+        return next(counter)
+
+    return next_seed

@@ -15,13 +15,22 @@ so a frozen model really is frozen. Models that hold images compare them by valu
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    PrivateAttr,
+    computed_field,
+)
 
 __all__ = [
     "Action",
@@ -120,15 +129,22 @@ class AnswerType(str, enum.Enum):
     LIST = "list"
 
 
-class Box(BaseModel):
-    """An axis-aligned pixel box ``[x0, x1) x [y0, y1)`` in the image the model was shown."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Box:
+    """An axis-aligned pixel box ``[x0, x1) x [y0, y1)`` in the image the model was shown.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    A plain frozen dataclass, not a pydantic model: generators make dozens per task on a hot
+    path, and pydantic takes them as they are inside a :class:`Task`.
+    """
 
-    x0: int = Field(description="Left edge, inclusive.")
-    y0: int = Field(description="Top edge, inclusive.")
-    x1: int = Field(description="Right edge, exclusive.")
-    y1: int = Field(description="Bottom edge, exclusive.")
+    x0: int
+    """Left edge, inclusive."""
+    y0: int
+    """Top edge, inclusive."""
+    x1: int
+    """Right edge, exclusive."""
+    y1: int
+    """Bottom edge, exclusive."""
 
     @property
     def width(self) -> int:
@@ -163,17 +179,20 @@ class Box(BaseModel):
         )
 
 
-class Element(BaseModel):
+@dataclasses.dataclass(frozen=True, slots=True)
+class Element:
     """One drawn element of a task image, recorded by its generator for tools and tests."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    kind: str = Field(description="What it is, e.g. 'bar', 'category_label', 'value_label'.")
-    key: str = Field(
-        description="The data key it belongs to (a category label), or '' for chart furniture."
-    )
-    box: Box = Field(description="Where it is, in pixels of the shown image.")
-    text: str = Field(default="", description="The string drawn, for text elements.")
+    kind: str
+    """What it is, e.g. 'bar', 'value_label', or a focus region: 'x_value', 'row', 'column'."""
+    key: str
+    """The data key it belongs to (a category label), or '' for chart furniture."""
+    box: Box
+    """Where it is, in pixels of the shown image."""
+    group: str = ""
+    """The series (legend entry, table column) it belongs to, or ''."""
+    text: str = ""
+    """The string drawn, for text elements."""
 
 
 class Task(_Value):
@@ -181,7 +200,11 @@ class Task(_Value):
 
     A task is fully determined by its key (family, version, split, difficulty, seed): the same
     key gives the same bytes in any process. Observations never carry the hidden fields
-    (``answer``, ``evidence``, ``elements``, ``data``, ``source_image``).
+    (``answer``, ``evidence``, ``elements``, ``data``, ``scene``, ``source_image``).
+
+    The full-resolution source is given either as an array (``source_image=...``) or as a
+    function that renders it on first use (``render_source=...``), since most episodes
+    never zoom.
     """
 
     id: str = Field(description="Stable id, '{family}/{version}/{split}/d{difficulty}/{seed}'.")
@@ -191,8 +214,10 @@ class Task(_Value):
     difficulty: int = Field(ge=0, description="Difficulty level; 0 is the easiest.")
     seed: int = Field(ge=0, description="Generator seed, inside the split's seed range.")
     image: ImageArray = Field(description="The image as first shown to the agent.")
-    source_image: ImageArray = Field(
-        description="The full-resolution render the shown image was made from (zoom reads it)."
+    scene: Any = Field(
+        default=None,
+        description="The vector scene the image was drawn from (an iapo_bench.scene.Scene), "
+        "when the family draws one; zoom re-rasterises it.",
     )
     question: str = Field(description="The question shown with the image.")
     answer: str = Field(description="The reference answer, as text.")
@@ -212,14 +237,49 @@ class Task(_Value):
         description="The generator's data table (JSON-like), from which the answer is computed.",
     )
 
+    _source: np.ndarray | None = PrivateAttr(default=None)
+    _render_source: Callable[[], Any] | None = PrivateAttr(default=None)
+
+    def __init__(
+        self,
+        *,
+        source_image: Any = None,
+        render_source: Callable[[], Any] | None = None,
+        **fields: Any,
+    ) -> None:
+        super().__init__(**fields)
+        if (source_image is None) == (render_source is None):
+            raise ValueError("a Task needs exactly one of source_image and render_source")
+        if source_image is not None:
+            self._source = as_image(source_image)
+        self._render_source = render_source
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def source_image(self) -> ImageArray:
+        """The full-resolution render the shown image was made from (rendered on first use)."""
+        if self._source is None:
+            assert self._render_source is not None
+            self._source = as_image(self._render_source())
+        return self._source
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not Task:
+            return NotImplemented
+        return super().__eq__(other) and _values_equal(self.source_image, other.source_image)
+
+    __hash__ = None  # type: ignore[assignment]
+
     def content_hash(self) -> str:
         """SHA-256 over everything that makes up the task's bytes."""
         digest = hashlib.sha256()
         for image in (self.image, self.source_image):
             digest.update(repr(image.shape).encode())
             digest.update(image.tobytes())
+        if self.scene is not None:
+            digest.update(self.scene.to_json().encode())
         digest.update(
-            self.model_dump_json(exclude={"image", "source_image"}).encode(),
+            self.model_dump_json(exclude={"image", "scene", "source_image"}).encode()
         )
         return digest.hexdigest()
 

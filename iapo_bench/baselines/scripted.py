@@ -23,6 +23,7 @@ import numpy as np
 from iapo_bench.core import Box, Task, ToolCall
 from iapo_bench.envs.family import families, get_family, load_task, parse_task_id
 from iapo_bench.rewards.match import parse_number
+from iapo_bench.tools.chart import TARGETS
 from iapo_bench.tools.parser import format_answer, format_tool_call
 
 __all__ = ["AGENTS", "NoToolAgent", "OracleAgent", "RandomAgent", "make_agent"]
@@ -31,18 +32,33 @@ Observation = dict[str, Any]
 Info = dict[str, Any]
 
 
+_REGIONS = ("x_value", "y_value", "row", "column")
+_LEGIBLE_HEIGHT = 7  # pixels: evidence text shorter than this is fine print that needs a zoom
+
+
+def _fine_print(task: Task) -> bool:
+    """Whether the evidence's text (value labels, cells) is too small to read as shown."""
+    return any(
+        e.text
+        and e.key in task.evidence
+        and e.kind not in _REGIONS
+        and min(e.box.width, e.box.height) < _LEGIBLE_HEIGHT  # labels may stand on end
+        for e in task.elements
+    )
+
+
 def _evidence_box(task: Task) -> Box | None:
-    boxes = [e.box for e in task.elements if e.kind.endswith("_value") and e.key in task.evidence]
-    if not boxes:
-        return None
-    return functools.reduce(Box.union, boxes)
+    """The box around every mark and label of the evidence (not the focus regions)."""
+    boxes = [e.box for e in task.elements if e.key in task.evidence and e.kind not in _REGIONS]
+    return functools.reduce(Box.union, boxes) if boxes else None
 
 
 class OracleAgent:
     """Calls the tool that shows the evidence, then answers from the hidden reference.
 
-    On fine-print tasks (the hardest difficulty) it zooms on the evidence; otherwise it
-    highlights the evidence with the focus tool of the chart's axis.
+    Where value labels are fine print (or the chart has no focus tools) it zooms on the
+    evidence; otherwise it highlights the evidence rows, columns or x/y values (or draws
+    boxes around them all when the question is about every category).
     """
 
     name = "oracle"
@@ -63,16 +79,31 @@ class OracleAgent:
     @staticmethod
     def tool_call(task: Task, available: set[str]) -> ToolCall | None:
         """The call the oracle makes for ``task``, or None when no tool applies."""
-        family = get_family(task.family)
+        if not _fine_print(task):
+            for target in _REGIONS:
+                keys = _focus_keys(task, target)
+                # A tint over every category narrows nothing: box them instead.
+                everything = len(keys) == sum(e.kind == target for e in task.elements)
+                mode = "draw" if everything else "highlight"
+                name = f"focus_on_{TARGETS[target]}_with_{mode}"
+                if keys and name in available:
+                    return ToolCall(name=name, arguments={"labels": keys})
         box = _evidence_box(task)
-        if task.difficulty == family.difficulties[-1] and box is not None and "zoom" in available:
-            # 2x is the source's own resolution: the fine print at its sharpest.
-            return ToolCall(name="zoom", arguments={"box": box.as_list(), "factor": 2.0})
-        for axis in ("x", "y"):
-            name = f"focus_on_{axis}_values_with_highlight"
-            if name in available and task.evidence:
-                return ToolCall(name=name, arguments={"labels": list(task.evidence)})
-        return None
+        if box is None or "zoom" not in available:
+            return None
+        # Three times the shown size makes 5-pixel fine print 15 pixels tall; large regions
+        # get less, keeping the zoom within 1,200 pixels a side.
+        factor = max(1.0, min(3.0, 1200 / max(box.width, box.height)))
+        return ToolCall(name="zoom", arguments={"box": box.as_list(), "factor": round(factor, 2)})
+
+
+def _focus_keys(task: Task, target: str) -> list[str]:
+    """Evidence keys to focus on with one target (all of them for whole-chart questions)."""
+    keys = {e.key for e in task.elements if e.kind == target}
+    series = task.data.get("question_args", {}).get("series")
+    if target == "column" and series in keys:  # a whole column holds the evidence
+        return [series]
+    return [k for k in task.evidence if k in keys]
 
 
 _OPTIONS = re.compile(r":\s*(.+?) or (.+?)\?\s*\Z")

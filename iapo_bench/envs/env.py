@@ -8,6 +8,7 @@ image, if any, joins the observation) and ends on an answer or at ``max_turns``.
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 
 import gymnasium as gym
@@ -103,6 +104,7 @@ class ToolUseEnv(gym.Env[dict[str, Any], str]):
         self._task: Task | None = None
         self._tools: dict[str, Tool] = {}
         self._system = ""
+        self._tools_json = "[]"
         self._images: list[np.ndarray] = []
         self._turns: list[Turn] = []
         self._done = False
@@ -138,11 +140,13 @@ class ToolUseEnv(gym.Env[dict[str, Any], str]):
         self._task = task
         tools = self.family.tools_for(task)
         self._tools = {t.name: t for t in tools}
-        self._system = system_prompt([t.schema for t in tools])
+        schemas = [t.schema for t in tools]
+        self._system = system_prompt(schemas)
+        self._tools_json = json.dumps(schemas)  # info["tools"] is parsed anew from it per call
         self._images = [task.image]
         self._turns = []
         self._done = False
-        return self._observation(), self._info()
+        return self._observation_and_info()
 
     def step(self, action: str) -> tuple[dict[str, Any], float, bool, bool, dict[str, Any]]:
         """Take one message; returns ``obs, reward, terminated, truncated, info``."""
@@ -172,7 +176,8 @@ class ToolUseEnv(gym.Env[dict[str, Any], str]):
             )
             reward, components = self.rubric.score(trajectory, self._task)
             extra = {"trajectory": trajectory, "rewards": components}
-        return self._observation(), float(reward), terminated, truncated, self._info() | extra
+        observation, info = self._observation_and_info()
+        return observation, float(reward), terminated, truncated, info | extra
 
     def render(self) -> np.ndarray | str | None:
         """The latest image (``rgb_array``) or the transcript (``ansi``)."""
@@ -186,18 +191,19 @@ class ToolUseEnv(gym.Env[dict[str, Any], str]):
         assert self._task is not None
         return build_messages(self._system, self._task.question, self._turns)
 
-    def _observation(self) -> dict[str, Any]:
-        return {
-            "text": render_transcript(self._messages()),
+    def _observation_and_info(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A fresh observation and info (no object shared with any earlier call)."""
+        assert self._task is not None
+        messages = self._messages()
+        observation = {
+            "text": render_transcript(messages),
             "images": tuple(image.copy() for image in self._images),
         }
-
-    def _info(self) -> dict[str, Any]:
-        assert self._task is not None
-        return {
+        info = {
             "task_id": self._task.id,
             "turn": len(self._turns),
             "max_turns": self.max_turns,
-            "messages": self._messages(),
-            "tools": [t.schema for t in self._tools.values()],
+            "messages": messages,
+            "tools": json.loads(self._tools_json),
         }
+        return observation, info

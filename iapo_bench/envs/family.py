@@ -24,7 +24,7 @@ from PIL import features
 from pydantic import BaseModel, ConfigDict, Field
 
 from iapo_bench.core import Split, Task
-from iapo_bench.envs.fonts import fonts_fingerprint
+from iapo_bench.fonts import fonts_fingerprint
 from iapo_bench.tools.base import Tool
 
 __all__ = [

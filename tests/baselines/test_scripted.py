@@ -4,7 +4,9 @@ import pytest
 from iapo_bench.baselines import AGENTS, NoToolAgent, OracleAgent, Policy, RandomAgent, make_agent
 from iapo_bench.core import Box
 from iapo_bench.envs import get_family, load_task
+from iapo_bench.envs.chart.data import KINDS
 from iapo_bench.leaderboard import run_episodes, task_ids_for
+from iapo_bench.tools.chart import BOX_WIDTH, TARGETS
 
 ENV = "ToolUse-Chart-v0"
 
@@ -44,35 +46,83 @@ def test_random_and_no_tool_are_far_below_the_oracle(scores):
     assert scores["oracle"] - max(scores["random"], scores["no-tool"]) >= 0.6
 
 
-def _evidence_boxes(task, kind):
-    return [e.box for e in task.elements if e.kind == kind and e.key in task.evidence]
+_REGION_KINDS = {plural: kind for kind, plural in TARGETS.items()}  # "x_values": "x_value"
+
+
+def _evidence_elements(task):
+    """The marks and labels the answer depends on (not the focus regions)."""
+    return [e for e in task.elements if e.key in task.evidence and e.kind not in TARGETS]
+
+
+def _named_regions(task, call):
+    """The focus regions a focus call names, and the mode it edits them with."""
+    target, mode = call.name.removeprefix("focus_on_").split("_with_")
+    kind = _REGION_KINDS[target]
+    labels = call.arguments["labels"]
+    regions = [e.box for e in task.elements if e.kind == kind and e.key in labels]
+    assert len(regions) == len(labels)
+    return kind, mode, regions
 
 
 def test_oracle_tool_output_shows_the_evidence():
     family = get_family("chart")
-    for seed in range(60):
-        task = family.generate("train", seed % 3, seed)
-        call = OracleAgent.tool_call(task, set(task.tool_names))
-        assert call is not None
-        result = family.tools_for(task)[[t.name for t in family.tools_for(task)].index(call.name)](
-            call.arguments, task=task
-        )
-        assert result.ok, result.error
-        if call.name == "zoom":
-            # The zoom covers every evidence bar and value label, at twice the shown size.
-            box = Box(**dict(zip(("x0", "y0", "x1", "y1"), call.arguments["box"], strict=True)))
-            for kind in ("bar", "value_label"):
-                for element_box in _evidence_boxes(task, kind):
-                    assert box.contains(element_box)
-            assert result.image.shape[:2] == (2 * box.height, 2 * box.width)
-        else:
-            # The highlight tints exactly the evidence regions.
-            changed = np.any(result.image != task.image, axis=2)
-            mask = np.zeros_like(changed)
-            for region in _evidence_boxes(task, call.name.split("_")[2] + "_value"):
-                mask[region.y0 : region.y1, region.x0 : region.x1] = True
-            assert changed[mask].mean() > 0.99
-            assert not changed[~mask].any()
+    seen = set()
+    for kind_index, kind in enumerate(KINDS):
+        for difficulty in family.difficulties:
+            for seed in range(kind_index, kind_index + 27, len(KINDS)):
+                task = family.generate("train", difficulty, seed)
+                assert task.data["kind"] == kind
+                call = OracleAgent.tool_call(task, set(task.tool_names))
+                assert call is not None
+                tools = {t.name: t for t in family.tools_for(task)}
+                result = tools[call.name](call.arguments, task=task)
+                assert result.ok, result.error
+                has_focus = any(name.startswith("focus_on_") for name in task.tool_names)
+                # Evidence text under 7 pixels is fine print; from difficulty 2 it always is.
+                fine_print = any(
+                    e.text and min(e.box.width, e.box.height) < 7 for e in _evidence_elements(task)
+                )
+                assert fine_print or difficulty < 2, task.id
+                # Fine print (or a chart without focus tools) is zoomed; otherwise it focuses.
+                assert (call.name == "zoom") == (fine_print or not has_focus), task.id
+                if call.name == "zoom":
+                    seen.add("zoom")
+                    # The zoom covers every evidence mark and label, enlarged by its factor.
+                    box = Box(*call.arguments["box"])
+                    factor = call.arguments["factor"]
+                    height, width = task.image.shape[:2]
+                    assert 0 <= box.x0 < box.x1 <= width and 0 <= box.y0 < box.y1 <= height
+                    evidence = _evidence_elements(task)
+                    assert evidence, task.id
+                    for element in evidence:
+                        assert box.contains(element.box), (task.id, element)
+                    assert result.image.shape[:2] == (
+                        round(box.height * factor),
+                        round(box.width * factor),
+                    )
+                    continue
+                region_kind, mode, regions = _named_regions(task, call)
+                seen.add(mode)
+                # The focus names the evidence: the question's column, else its categories.
+                labels = call.arguments["labels"]
+                if region_kind == "column":
+                    assert labels == [task.data["question_args"]["series"]]
+                else:
+                    assert set(labels) == set(task.evidence), task.id
+                # Boxes when the evidence is every category (a tint there narrows nothing).
+                every = len(regions) == sum(e.kind == region_kind for e in task.elements)
+                assert mode == ("draw" if every else "highlight"), task.id
+                changed = np.any(result.image != task.image, axis=2)
+                mask = np.zeros_like(changed)
+                for region in regions:
+                    mask[region.y0 : region.y1, region.x0 : region.x1] = True
+                    if mode == "draw":  # only the border band of each region
+                        w = BOX_WIDTH
+                        mask[region.y0 + w : region.y1 - w, region.x0 + w : region.x1 - w] = False
+                # A highlight tints exactly the named regions; a box is drawn on their borders.
+                assert changed[mask].mean() > 0.99, task.id
+                assert not changed[~mask].any(), task.id
+    assert seen == {"zoom", "highlight", "draw"}
 
 
 def test_no_tool_agent_answers_at_once_and_picks_a_named_option():

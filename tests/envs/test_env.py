@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import os
 import subprocess
@@ -13,17 +15,18 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import pytest
-from gymnasium.utils.env_checker import check_env
+from gymnasium.utils.env_checker import check_env, data_equivalence
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import iapo_bench.envs
-from iapo_bench.core import AnswerType, Task, ToolCall, Trajectory
+from iapo_bench.core import AnswerType, Box, Task, ToolCall, Trajectory
 from iapo_bench.envs import SPLIT_SEEDS, ToolUseEnv, env_ids, load_task, parse_task_id
 from iapo_bench.envs import family as family_module
+from iapo_bench.envs.chart.data import KINDS
 from iapo_bench.envs.chart.family import ChartFamily
 from iapo_bench.envs.spaces import UnicodeText
-from iapo_bench.tools.chart import CHART_TOOLS
+from iapo_bench.tools.chart import CHART_TOOLS, TARGETS
 from iapo_bench.tools.parser import format_answer, format_tool_call
 
 ENV_ID = "ToolUse-Chart-v0"
@@ -42,9 +45,44 @@ def call(name: str, **arguments: Any) -> str:
 
 
 def focus_call(task: Task, mode: str = "highlight") -> str:
-    """What an oracle would call: a focus tool of the right axis on the evidence."""
-    (name,) = [n for n in task.tool_names if n.endswith(f"_with_{mode}")]
-    return call(name, labels=list(task.evidence))
+    """What an oracle would call: a focus tool of the chart's own target on the evidence.
+
+    The evidence is categories: x values, y values, or a table's rows (its first target).
+    """
+    names = [n for n in task.tool_names if n.endswith(f"_with_{mode}")]
+    assert names, f"{task.id} ({task.data['kind']}) has no focus tools"
+    return call(names[0], labels=list(task.evidence))
+
+
+def evidence_call(task: Task, avoid: str | None = None) -> str:
+    """A call that shows the evidence: a focus highlight, or a zoom where none applies (pie).
+
+    With ``avoid``, the zoom box is widened until neither the call nor the tool's reply (the
+    box and the output size, in digits) happens to contain that string.
+    """
+    if any(n.startswith("focus_on_") for n in task.tool_names):
+        return focus_call(task)
+    boxes = [e.box for e in task.elements if e.key in task.evidence and e.kind not in TARGETS]
+    evidence = functools.reduce(Box.union, boxes)
+    height, width = task.image.shape[:2]
+    zoom = {t.name: t for t in CHART_TOOLS}["zoom"]
+    for grow in range(40):
+        box = [
+            max(0, evidence.x0 - grow),
+            max(0, evidence.y0 - grow),
+            min(width, evidence.x1 + grow),
+            min(height, evidence.y1 + grow),
+        ]
+        action = call("zoom", box=box, factor=2)
+        if avoid is None or avoid not in action + zoom({"box": box}, task=task).text:
+            return action
+    raise AssertionError(f"no zoom box around the evidence of {task.id} avoids {avoid!r}")
+
+
+def kind_seed(kind: str, split: str = "train", nth: int = 0) -> int:
+    """The ``nth`` seed index of ``split`` whose task is of chart ``kind``."""
+    start = SPLIT_SEEDS[split].start
+    return (KINDS.index(kind) - start) % len(KINDS) + nth * len(KINDS)
 
 
 def image_bytes(obs: dict[str, Any]) -> list[bytes]:
@@ -82,6 +120,86 @@ def test_check_env_passes_without_warnings(
     messages = [f"{w.category.__name__}: {w.message}" for w in caught]
     print("\n".join(messages))
     assert messages == []
+
+
+@pytest.mark.parametrize("difficulty", ChartFamily.difficulties)
+@pytest.mark.parametrize("kind", KINDS)
+def test_check_env_passes_on_every_kind_and_difficulty(
+    kind: str, difficulty: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """check_env resets with seeds 123 and 456, tasks of one kind: steer its resets to ``kind``."""
+    from iapo_bench.envs import env as env_module
+
+    original = env_module.split_seed
+
+    def seed_of_kind(split: Any, index: int) -> int:
+        seed = original(split, index)
+        return seed + (KINDS.index(kind) - seed) % len(KINDS)
+
+    monkeypatch.setattr(env_module, "split_seed", seed_of_kind)
+    env = gym.make(ENV_ID, difficulty=difficulty, split="test" if difficulty % 2 else "train")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        check_env(env.unwrapped)
+    messages = [f"{w.category.__name__}: {w.message}" for w in caught]
+    print("\n".join(messages))
+    assert messages == []
+    for seed in (123, 456, None):
+        _, info = env.unwrapped.reset(seed=seed)
+        task = load_task(info["task_id"])
+        assert (task.data["kind"], task.difficulty) == (kind, difficulty)
+
+
+def _transitions(env: ToolUseEnv, reset: dict[str, Any], actions: list[str]) -> list[Any]:
+    """Every ``(obs, info)`` and ``(obs, reward, terminated, truncated, info)`` of an episode."""
+    obs, info = env.reset(**reset)
+    assert obs in env.observation_space
+    out: list[Any] = [copy.deepcopy((obs, info))]
+    for action in actions:
+        step = env.step(action)
+        assert step[0] in env.observation_space
+        out.append(copy.deepcopy(step))
+    return out
+
+
+@pytest.mark.parametrize("difficulty", ChartFamily.difficulties)
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_kind_and_difficulty_resets_and_steps_deterministically(
+    kind: str, difficulty: int
+) -> None:
+    """check_env resets with seeds 123 and 456 only (one kind per split): this covers the rest."""
+    env = make(difficulty=difficulty, max_turns=4)
+    # The env draws the kind from the seed: reset(seed=...) and the task id agree.
+    seed = kind_seed(kind, "train", nth=1)
+    by_seed = _transitions(env, {"seed": seed}, [])
+    task_ids = [
+        by_seed[0][1]["task_id"],
+        ChartFamily().task_id(
+            "test", difficulty, SPLIT_SEEDS["test"].start + kind_seed(kind, "test")
+        ),
+    ]
+    assert task_ids[0] == f"chart/v0/train/d{difficulty}/{seed}"
+    by_id = _transitions(env, {"options": {"task_id": task_ids[0]}}, [])
+    assert data_equivalence(by_seed, by_id, exact=True)
+    for task_id in task_ids:
+        task = load_task(task_id)
+        assert (task.data["kind"], task.difficulty) == (kind, difficulty)
+        env.action_space.seed(difficulty)
+        sampled = env.action_space.sample()
+        actions = [evidence_call(task), call("crop", box=[5, 5, 120, 90]), sampled]
+        actions.append(format_answer(task.answer))
+        reset = {"options": {"task_id": task_id}}
+        first = _transitions(env, reset, actions)
+        again = _transitions(env, reset, actions)
+        fresh = _transitions(make(max_turns=4), reset, actions)
+        # The evidence call succeeds and shows an image; the answer ends the episode.
+        assert len(first[1][0]["images"]) == 2
+        assert first[1][1:4] == (0.0, False, False)
+        assert first[-1][1:4] == (1.0, True, False)
+        for other in (again, fresh):
+            assert len(other) == len(first)
+            for a, b in zip(first, other, strict=True):
+                assert data_equivalence(a, b, exact=True), task_id
 
 
 def test_make_with_module_prefix() -> None:
@@ -257,17 +375,18 @@ def episode_digest():
         digest.update(json.dumps(info["messages"], sort_keys=True).encode())
         digest.update(repr(reward).encode())
         digest.update(json.dumps(info.get("rewards"), sort_keys=True).encode())
-    for difficulty in (0, 2):
+    for difficulty in (0, 2, 3):
         env = gym.make("ToolUse-Chart-v0", difficulty=difficulty).unwrapped
-        for seed in (0, 5, 31):
+        for seed in (0, 5, 7, 8, 31):  # vbar, stacked_hbar, pie, table, stacked_vbar
             obs, info = env.reset(seed=seed)
             feed(obs, info)
             task = load_task(info["task_id"])
-            (name,) = [n for n in task.tool_names if n.endswith("_with_highlight")]
-            call = {"name": name, "arguments": {"labels": list(task.evidence)}}
-            obs, reward, terminated, truncated, info = env.step(
-                "<tool_call>" + json.dumps(call) + "</tool_call>")
-            feed(obs, info, reward)
+            names = [n for n in task.tool_names if n.endswith("_with_highlight")]
+            if names:  # a pie has no focus tools
+                call = {"name": names[0], "arguments": {"labels": list(task.evidence)}}
+                obs, reward, terminated, truncated, info = env.step(
+                    "<tool_call>" + json.dumps(call) + "</tool_call>")
+                feed(obs, info, reward)
             obs, reward, terminated, truncated, info = env.step(
                 '<tool_call>{"name": "zoom", "arguments": {"box": [20, 30, 220, 130]}}'
                 "</tool_call>")
@@ -281,7 +400,7 @@ def episode_digest():
 def content_hashes():
     return [
         load_task(f"chart/v0/{split}/d{d}/{start + i}").content_hash()
-        for d in (0, 1, 2)
+        for d in (0, 1, 2, 3)
         for split, start in (("train", 0), ("test", 2_000_000_000))
         for i in (0, 7, 123_456)
     ]
@@ -292,7 +411,7 @@ def test_determinism_across_processes() -> None:
     namespace: dict[str, Any] = {}
     exec(_DIGEST_SCRIPT, namespace)
     here = {"episodes": namespace["episode_digest"](), "tasks": namespace["content_hashes"]()}
-    assert len(set(here["tasks"])) == len(here["tasks"]) == 18
+    assert len(set(here["tasks"])) == len(here["tasks"]) == 24
     code = (
         _DIGEST_SCRIPT
         + "\nprint(json.dumps({'episodes': episode_digest(), 'tasks': content_hashes()}))\n"
@@ -418,21 +537,22 @@ def _assert_no_hidden_data(info: dict[str, Any], task: Task) -> None:
 
 
 def test_hidden_data_never_leaks() -> None:
-    systems: dict[str, set[str]] = {"vertical": set(), "horizontal": set()}
-    tool_lists: dict[str, set[str]] = {"vertical": set(), "horizontal": set()}
+    systems: dict[str, set[str]] = {kind: set() for kind in KINDS}
+    tool_lists: dict[str, set[str]] = {kind: set() for kind in KINDS}
     checked_numbers = 0
-    for difficulty in (0, 1, 2):
+    for difficulty in ChartFamily.difficulties:
         for split in ("train", "test"):
             env = make(difficulty=difficulty, split=split)
             for seed in range(20):
                 obs, info = env.reset(seed=seed)
                 task = load_task(info["task_id"])
-                orientation = task.data["orientation"]
+                kind = task.data["kind"]
                 _assert_no_hidden_data(info, task)
                 system = info["messages"][0]["content"]
-                systems[orientation].add(system)
-                tool_lists[orientation].add(json.dumps(info["tools"], sort_keys=True))
-                obs2, _, _, _, info2 = env.step(focus_call(task))
+                systems[kind].add(system)
+                tool_lists[kind].add(json.dumps(info["tools"], sort_keys=True))
+                obs2, _, _, _, info2 = env.step(evidence_call(task, avoid=task.answer))
+                assert len(obs2["images"]) == 2
                 _assert_no_hidden_data(info2, task)
                 if task.answer_type is not AnswerType.NUMBER or task.answer in task.question:
                     continue
@@ -445,9 +565,12 @@ def test_hidden_data_never_leaks() -> None:
                     dumped = json.dumps(step_info["messages"][1:], ensure_ascii=False)
                     assert task.answer not in dumped, (task.id, task.answer)
     # The system prompt and tool schemas do not depend on the task (only on the tools that
-    # apply), so they cannot carry its answer.
-    assert len(systems["vertical"]) == len(systems["horizontal"]) == 1
-    assert len(tool_lists["vertical"]) == len(tool_lists["horizontal"]) == 1
+    # apply, which follow from its kind), so they cannot carry its answer.
+    for kind in KINDS:
+        assert len(systems[kind]) == 1, kind
+        assert len(tool_lists[kind]) == 1, kind
+    # Kinds with the same focus targets share them: x values, y values, rows and columns, none.
+    assert len(set().union(*systems.values())) == len(set().union(*tool_lists.values())) == 4
     assert checked_numbers >= 20
 
 
@@ -634,7 +757,7 @@ def test_non_str_action_raises_type_error(action: object) -> None:
         {"max_turns": "3"},
         {"split": "dev"},
         {"split": "Train"},
-        {"difficulty": 3},
+        {"difficulty": 4},
         {"difficulty": -1},
         {"render_mode": "human"},
         {"render_mode": "rgb"},
@@ -730,23 +853,19 @@ def test_info_is_identical_between_identical_runs() -> None:
 
 # --- fuzzing ---------------------------------------------------------------------------------
 
-_FUZZ_ENVS = {"vertical": make(max_turns=3), "horizontal": make(max_turns=3)}
-_SEEDS = {
-    orientation: [
-        s
-        for s in range(40)
-        if load_task(f"chart/v0/train/d1/{s}").data["orientation"] == orientation
-    ][:3]
-    for orientation in ("vertical", "horizontal")
-}
+_FUZZ_ENVS = {kind: make(max_turns=3) for kind in KINDS}
+_SEEDS = {kind: kind_seed(kind) for kind in KINDS}  # one train task of each kind, at d1
 _CATEGORIES = sorted(
     {
-        category
-        for seeds in _SEEDS.values()
-        for s in seeds
-        for category in load_task(f"chart/v0/train/d1/{s}").data["categories"]
+        label
+        for seed in _SEEDS.values()
+        for label in (
+            *load_task(f"chart/v0/train/d1/{seed}").data["categories"],
+            *load_task(f"chart/v0/train/d1/{seed}").data["series"],  # a table's columns
+        )
     }
 )
+_REGION_KINDS = {plural: kind for kind, plural in TARGETS.items()}  # "rows": "row"
 
 
 _TOOL_NAMES = [t.name for t in CHART_TOOLS]
@@ -759,6 +878,8 @@ _FRAGMENTS = [
     '{"name": "crop", "arguments": ',
     '{"name": "focus_on_x_values_with_mask", "arguments": ',
     '{"name": "focus_on_y_values_with_highlight", "arguments": ',
+    '{"name": "focus_on_rows_with_mask", "arguments": ',
+    '{"name": "focus_on_columns_with_draw", "arguments": ',
     '{"box": [',
     '{"labels": ["',
     '", "',
@@ -783,12 +904,16 @@ _FRAGMENTS = [
     "zoom",
     "focus_on_x_values_with_mask",
     "focus_on_y_values_with_draw",
+    "focus_on_rows_with_highlight",
+    "focus_on_columns_with_mask",
     "Peru",
     "Apple",
+    "Revenue",
+    "Jan",
     *(str(d) for d in range(10)),
     "100",
-    "560",
-    "420",
+    "640",
+    "460",
 ]
 
 _json_leaf = (
@@ -809,7 +934,9 @@ _arguments = st.dictionaries(
     st.sampled_from(["box", "labels", "factor", "x", ""]),
     _json
     | st.lists(st.integers(-1000, 2000), min_size=0, max_size=6)
-    | st.lists(st.sampled_from(["Peru", "APPLE", "lyon", "", "North"]), max_size=4),
+    | st.lists(
+        st.sampled_from(["Peru", "APPLE", "lyon", "", "North", "profit", "MAR"]), max_size=4
+    ),
     max_size=3,
 )
 _structured_call = st.builds(
@@ -826,10 +953,10 @@ _mixed = st.lists(
     st.sampled_from(_FRAGMENTS) | st.text(max_size=4) | st.integers(-5, 999).map(str),
     max_size=25,
 ).map("".join)
-_pixel_box = st.lists(st.integers(-60, 700), min_size=4, max_size=4) | st.builds(
+_pixel_box = st.lists(st.integers(-60, 760), min_size=4, max_size=4) | st.builds(
     lambda x, y, w, h: [x, y, x + w, y + h],
-    st.integers(-20, 560),
-    st.integers(-20, 420),
+    st.integers(-20, 640),
+    st.integers(-20, 460),
     st.integers(-5, 300),
     st.integers(-5, 300),
 )
@@ -872,8 +999,7 @@ def _step_all(env: ToolUseEnv, seed: int, actions: list[str]) -> None:
 
 
 @given(
-    orientation=st.sampled_from(["vertical", "horizontal"]),
-    index=st.integers(0, 2),
+    kind=st.sampled_from(KINDS),
     actions=st.lists(ACTIONS, min_size=1, max_size=5),
     data=st.data(),
 )
@@ -883,17 +1009,33 @@ def _step_all(env: ToolUseEnv, seed: int, actions: list[str]) -> None:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 def test_fuzz_stepping_arbitrary_text_never_raises(
-    orientation: str, index: int, actions: list[str], data: st.DataObject
+    kind: str, actions: list[str], data: st.DataObject
 ) -> None:
-    seed = _SEEDS[orientation][index]
+    seed = _SEEDS[kind]
     task = load_task(f"chart/v0/train/d1/{seed}")
+    assert task.data["kind"] == kind
     if data.draw(st.booleans()):
-        # A call with this chart's own labels, so that the tools' success paths run too.
-        name = data.draw(st.sampled_from([n for n in task.tool_names if n.startswith("focus")]))
-        labels = data.draw(st.lists(st.sampled_from(task.data["categories"]), min_size=1))
+        # A call with this chart's own labels or a box inside it, so that the tools' success
+        # paths run too (a pie has crop and zoom only).
+        name = data.draw(st.sampled_from(task.tool_names))
+        if name.startswith("focus_on_"):
+            target = _REGION_KINDS[name.removeprefix("focus_on_").split("_with_")[0]]
+            keys = [e.key for e in task.elements if e.kind == target]
+            own = call(name, labels=data.draw(st.lists(st.sampled_from(keys), min_size=1)))
+        else:
+            height, width = task.image.shape[:2]
+            x0 = data.draw(st.integers(0, width - 4))
+            y0 = data.draw(st.integers(0, height - 4))
+            box = [
+                x0,
+                y0,
+                data.draw(st.integers(x0 + 4, width)),
+                data.draw(st.integers(y0 + 4, height)),
+            ]
+            own = call(name, box=box)
         position = data.draw(st.integers(0, len(actions)))
-        actions.insert(position, call(name, labels=labels))
-    _step_all(_FUZZ_ENVS[orientation], seed, actions)
+        actions.insert(position, own)
+    _step_all(_FUZZ_ENVS[kind], seed, actions)
 
 
 def test_sampled_actions_never_raise() -> None:

@@ -23,12 +23,13 @@ def test_task_ids_for_test_split_is_the_frozen_list():
 
 
 def test_task_ids_for_other_splits_are_seeded_and_cycle_difficulty():
-    ids = task_ids_for(ENV, "validation", limit=4, seed=10)
+    ids = task_ids_for(ENV, "validation", limit=5, seed=10)
     assert ids == [
         "chart/v0/validation/d0/1000000010",
         "chart/v0/validation/d1/1000000011",
         "chart/v0/validation/d2/1000000012",
-        "chart/v0/validation/d0/1000000013",
+        "chart/v0/validation/d3/1000000013",
+        "chart/v0/validation/d0/1000000014",
     ]
 
 

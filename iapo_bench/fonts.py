@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import ImageFont
 
-__all__ = ["FACES", "font", "font_path", "fonts_fingerprint"]
+__all__ = ["FACES", "font", "font_path", "fonts_fingerprint", "text_bbox"]
 
 FACES = {
     "sans": "DejaVuSans.ttf",
@@ -50,6 +50,15 @@ def font(face: str, size: int) -> ImageFont.FreeTypeFont:
     if size < 1:
         raise ValueError(f"font size must be >= 1, got {size}")
     return ImageFont.truetype(str(font_path(face)), size)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def text_bbox(face: str, size: int, text: str, anchor: str = "lt") -> tuple[int, int, int, int]:
+    """The ink box of ``text`` drawn at the origin with ``anchor``.
+
+    Cached: layouts measure the same strings many times.
+    """
+    return font(face, size).getbbox(text, anchor=anchor)
 
 
 @functools.cache
