@@ -278,9 +278,7 @@ class Task(_Value):
             digest.update(image.tobytes())
         if self.scene is not None:
             digest.update(self.scene.to_json().encode())
-        digest.update(
-            self.model_dump_json(exclude={"image", "scene", "source_image"}).encode()
-        )
+        digest.update(self.model_dump_json(exclude={"image", "scene", "source_image"}).encode())
         return digest.hexdigest()
 
 
