@@ -12,6 +12,7 @@ the same bytes on every machine with the same Pillow and FreeType.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Sequence
@@ -197,7 +198,8 @@ def rasterize(scene: Scene, scale: float = 1.0, region: Sequence[int] | None = N
             else:
                 draw.text(at(*op.xy), op.text, font=typeface, fill=op.fill, anchor=op.anchor)
         elif isinstance(op, Line):
-            _line(image, op, scale, (ox, oy))
+            for a, b in itertools.pairwise(op.points):
+                _segment(image, op, a, b, scale, (ox, oy))
         elif isinstance(op, Ellipse):
             x0, y0 = at(op.box[0], op.box[1])
             x1, y1 = at(op.box[2], op.box[3])
@@ -209,18 +211,32 @@ def rasterize(scene: Scene, scale: float = 1.0, region: Sequence[int] | None = N
     return np.asarray(image)
 
 
-def _line(image: Image.Image, op: Line, scale: float, offset: tuple[int, int]) -> None:
-    # Pillow's wide polylines are not shift-invariant, so each line is drawn on its own mask
-    # anchored where the line starts in the full raster; a region then matches the crop.
-    x0, y0, x1, y1 = op.bounds
-    origin = (math.floor(x0 * scale), math.floor(y0 * scale))
-    size = (math.ceil(x1 * scale) - origin[0] + 1, math.ceil(y1 * scale) - origin[1] + 1)
-    mask = Image.new("L", size, 0)
-    points = [(round(x * scale) - origin[0], round(y * scale) - origin[1]) for x, y in op.points]
+def _segment(
+    image: Image.Image,
+    op: Line,
+    a: tuple[float, float],
+    b: tuple[float, float],
+    scale: float,
+    offset: tuple[int, int],
+) -> None:
+    # Pillow rasterises a wide line differently when the canvas clips it, so each segment is
+    # drawn on its own mask anchored at the segment's own bounds in the full raster: a region
+    # then shows exactly the crop. No rounded joints either (joint="curve" is not
+    # shift-invariant); charts put markers on the vertices.
+    width = max(1, round(op.width * scale))
+    pa = (round(a[0] * scale), round(a[1] * scale))
+    pb = (round(b[0] * scale), round(b[1] * scale))
+    x0, y0 = min(pa[0], pb[0]) - width, min(pa[1], pb[1]) - width
+    x1, y1 = max(pa[0], pb[0]) + width + 1, max(pa[1], pb[1]) + width + 1
+    if x1 <= offset[0] or y1 <= offset[1]:
+        return
+    if x0 >= offset[0] + image.width or y0 >= offset[1] + image.height:
+        return
+    mask = Image.new("L", (x1 - x0, y1 - y0), 0)
     ImageDraw.Draw(mask).line(
-        points, fill=255, width=max(1, round(op.width * scale)), joint="curve"
+        [(pa[0] - x0, pa[1] - y0), (pb[0] - x0, pb[1] - y0)], fill=255, width=width
     )
-    image.paste(op.fill, (origin[0] - offset[0], origin[1] - offset[1]), mask)
+    image.paste(op.fill, (x0 - offset[0], y0 - offset[1]), mask)
 
 
 def _vertical_text(image: Image.Image, op: Text, typeface: object, top: tuple[int, int]) -> None:
