@@ -8,6 +8,7 @@ image, if any, joins the observation) and ends on an answer or at ``max_turns``.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any, ClassVar
 
@@ -26,6 +27,13 @@ from iapo_bench.tools.parser import parse_action
 __all__ = ["ToolUseEnv"]
 
 _SPLITS = ("train", "validation", "test")
+
+
+@functools.lru_cache(maxsize=64)  # a family has a handful of tool sets
+def _prompts(tools: tuple[Tool, ...]) -> tuple[str, str]:
+    """The system prompt and the tools' JSON (parsed anew for each info) of a tool set."""
+    schemas = [t.schema for t in tools]
+    return system_prompt(schemas), json.dumps(schemas)
 
 
 class ToolUseEnv(gym.Env[dict[str, Any], str]):
@@ -140,9 +148,7 @@ class ToolUseEnv(gym.Env[dict[str, Any], str]):
         self._task = task
         tools = self.family.tools_for(task)
         self._tools = {t.name: t for t in tools}
-        schemas = [t.schema for t in tools]
-        self._system = system_prompt(schemas)
-        self._tools_json = json.dumps(schemas)  # info["tools"] is parsed anew from it per call
+        self._system, self._tools_json = _prompts(tools)
         self._images = [task.image]
         self._turns = []
         self._done = False
