@@ -27,6 +27,7 @@ from iapo_bench.fonts import text_bbox
 from iapo_bench.scene import rasterize
 from iapo_bench.tools import chart as chart_tools
 from iapo_bench.tools import format_answer, format_tool_call, parse_action
+from iapo_bench.tools.image import clip_box
 
 ROUNDS = 25
 CASES = [(kind, difficulty) for kind in KINDS for difficulty in (0, 1, 2, 3)]
@@ -41,7 +42,7 @@ def _cold() -> None:
 def _edit(task, call):
     """The pixel work of the oracle's call, without the tool wrapper."""
     if call.name == "zoom":
-        box = chart_tools._clip(task, call.arguments["box"])
+        box = clip_box(task, call.arguments["box"])
         return lambda scene, image: rasterize(scene, call.arguments["factor"], box.as_list())
     target = next(t for t, name in chart_tools.TARGETS.items() if f"_{name}_" in call.name)
     mode = call.name.rsplit("_", 1)[1]

@@ -4,9 +4,7 @@
   labels; the tool finds their regions (``x_value``, ``y_value``, ``row``, ``column``
   elements of the task) and masks every other region of that kind, draws a red box around
   each named one, or tints each named one yellow. A task lists only the targets it records.
-- ``crop``: a region of the shown image at the shown resolution.
-- ``zoom``: a region re-read at ``factor`` times the shown resolution: re-rasterised from
-  the task's vector scene when it has one, else cropped from the source and resized.
+- ``crop`` and ``zoom`` (from :mod:`iapo_bench.tools.image`), which every family shares.
 
 Every tool edits the image as first shown (edits do not compose across calls) and returns a
 new image; coordinates are pixels of the shown image.
@@ -17,12 +15,11 @@ from __future__ import annotations
 from typing import Annotated
 
 import numpy as np
-from PIL import Image
 from pydantic import Field
 
 from iapo_bench.core import Box, Task, ToolResult
-from iapo_bench.scene import rasterize
 from iapo_bench.tools.base import Hidden, Tool, ToolError, tool
+from iapo_bench.tools.image import crop, zoom
 
 __all__ = [
     "BOX_COLOR",
@@ -51,7 +48,6 @@ HIGHLIGHT_ALPHA = 0.4
 _TINT_TWICE_PLUS_HALF = (2 * HIGHLIGHT_COLOR + 2).astype(np.uint32)
 
 Labels = Annotated[list[str], Field(min_length=1, max_length=32)]
-PixelBox = Annotated[list[int], Field(min_length=4, max_length=4)]
 
 
 TARGETS = {"x_value": "x_values", "y_value": "y_values", "row": "rows", "column": "columns"}
@@ -147,67 +143,6 @@ def _focus_tool(target: str, mode: str) -> Tool:
         + f"\n\nArgs:\n    labels: The {what}s to focus on, as written in {labels_are}.\n"
     )
     return tool(focus, name=f"focus_on_{TARGETS[target]}_with_{mode}")
-
-
-def _clip(task: Task, box: list[int]) -> Box:
-    height, width = task.image.shape[:2]
-    x0, y0, x1, y1 = box
-    clipped = Box(
-        x0=max(0, min(x0, width)),
-        y0=max(0, min(y0, height)),
-        x1=max(0, min(x1, width)),
-        y1=max(0, min(y1, height)),
-    )
-    if clipped.width < 4 or clipped.height < 4:
-        raise ToolError(
-            f"the box {box} covers less than 4x4 pixels of the {width}x{height} image; "
-            "give [x0, y0, x1, y1] with x0 < x1 and y0 < y1"
-        )
-    return clipped
-
-
-@tool
-def crop(box: PixelBox, task: Hidden[Task]) -> ToolResult:
-    """Crop a region of the image, at the resolution it was shown.
-
-    Args:
-        box: The region as [x0, y0, x1, y1] in pixels of the first image.
-    """
-    b = _clip(task, box)
-    image = task.image[b.y0 : b.y1, b.x0 : b.x1].copy()
-    image.flags.writeable = False  # handed over as is: no defensive copy
-    return ToolResult(text=f"Cropped {b.as_list()}: {b.width}x{b.height} pixels.", image=image)
-
-
-@tool
-def zoom(
-    box: PixelBox,
-    task: Hidden[Task],
-    factor: Annotated[float, Field(ge=1.0, le=4.0)] = 2.0,
-) -> ToolResult:
-    """Zoom into a region: re-read it from the full-resolution image and enlarge it.
-
-    Fine print that is not legible in the image as shown becomes legible in the zoom.
-
-    Args:
-        box: The region as [x0, y0, x1, y1] in pixels of the first image.
-        factor: How many times larger than shown the region is returned, from 1 to 4.
-    """
-    b = _clip(task, box)
-    size = (round(b.width * factor), round(b.height * factor))
-    if task.scene is not None:
-        # Re-rasterise the vector scene: a crop of an infinitely sharp source.
-        image = rasterize(task.scene, factor, b.as_list())
-    else:
-        source = task.source_image
-        sx = source.shape[1] / task.image.shape[1]
-        sy = source.shape[0] / task.image.shape[0]
-        region = source[round(b.y0 * sy) : round(b.y1 * sy), round(b.x0 * sx) : round(b.x1 * sx)]
-        image = np.asarray(Image.fromarray(region).resize(size, Image.Resampling.BICUBIC))
-    return ToolResult(
-        text=f"Zoomed into {b.as_list()} at {factor:g}x: {size[0]}x{size[1]} pixels.",
-        image=image,
-    )
 
 
 _FOCUS_TOOLS = {(target, mode): _focus_tool(target, mode) for target in TARGETS for mode in _EDITS}

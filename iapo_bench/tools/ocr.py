@@ -1,0 +1,239 @@
+"""OCR: real engines behind one small interface, and the ``ocr`` tool.
+
+- :class:`OcrLine`: one line of text with its box (pixels of the image read) and a score.
+- :class:`RapidOcrEngine` (default): RapidOCR with the PP-OCRv6 ONNX models shipped inside
+  the ``rapidocr`` wheel, pinned by path so nothing is ever downloaded; no angle classifier
+  (faster, and fewer errors on rendered text); one intra-op thread (as fast as two on small
+  crops); boxes that belong to one line are merged.
+- :class:`TesseractEngine` (optional): the ``tesseract`` binary (Debian ``tesseract-ocr``),
+  used when it is on the PATH.
+- :func:`get_engine`: one lazily built engine per name and process, guarded by a lock.
+- ``ocr``: the tool: reads the shown image or a region and lists the lines it found.
+
+``IAPO_BENCH_OCR_ENGINE=tesseract`` makes :func:`get_engine` default to Tesseract.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Sequence
+from importlib import resources
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image
+
+from iapo_bench.core import Box, Task, ToolResult
+from iapo_bench.tools.base import Hidden, ToolError, tool
+from iapo_bench.tools.image import PixelBox, clip_box
+
+__all__ = [
+    "ENGINES",
+    "OcrEngine",
+    "OcrLine",
+    "RapidOcrEngine",
+    "TesseractEngine",
+    "get_engine",
+    "group_lines",
+    "ocr",
+]
+
+# onnxruntime writes a telemetry cache unless told not to; nothing here may phone home.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class OcrLine:
+    """One line of recognised text."""
+
+    text: str
+    """The text, words separated by single spaces."""
+    box: Box
+    """Where it is, in pixels of the image that was read."""
+    score: float
+    """Recognition confidence in [0, 1]."""
+
+
+class OcrEngine(Protocol):
+    """Anything that reads lines of text from an RGB image."""
+
+    name: str
+    """Short name (``"rapidocr"``, ``"tesseract"``)."""
+
+    def read(self, image: np.ndarray) -> list[OcrLine]:
+        """The lines of text in a ``uint8 (H, W, 3)`` image, top to bottom."""
+        ...
+
+
+def group_lines(pieces: Sequence[OcrLine]) -> list[OcrLine]:
+    """Merge pieces that sit on one text line (engines may split a line into several boxes).
+
+    Two pieces share a line when they overlap vertically by at least half the smaller height
+    and the horizontal gap between them is at most twice that height. Lines come back top to
+    bottom, pieces within a line left to right.
+    """
+    lines: list[list[OcrLine]] = []
+    for piece in sorted(pieces, key=lambda p: (p.box.y0 + p.box.y1, p.box.x0)):
+        for line in lines:
+            last = line[-1]
+            overlap = min(last.box.y1, piece.box.y1) - max(last.box.y0, piece.box.y0)
+            height = min(last.box.height, piece.box.height)
+            gap = max(piece.box.x0 - last.box.x1, last.box.x0 - piece.box.x1)
+            if overlap >= 0.5 * height and gap <= 2 * height:
+                line.append(piece)
+                break
+        else:
+            lines.append([piece])
+    merged = []
+    for line in lines:
+        line.sort(key=lambda p: p.box.x0)
+        box = line[0].box
+        for piece in line[1:]:
+            box = box.union(piece.box)
+        text = " ".join(p.text for p in line)
+        merged.append(OcrLine(text=text, box=box, score=min(p.score for p in line)))
+    return sorted(merged, key=lambda line: (line.box.y0, line.box.x0))
+
+
+def _polygon_box(points: Any, width: int, height: int) -> Box:
+    xs = [float(p[0]) for p in points]
+    ys = [float(p[1]) for p in points]
+    return Box(
+        x0=max(0, int(np.floor(min(xs)))),
+        y0=max(0, int(np.floor(min(ys)))),
+        x1=min(width, int(np.ceil(max(xs)))),
+        y1=min(height, int(np.ceil(max(ys)))),
+    )
+
+
+class RapidOcrEngine:
+    """RapidOCR (PP-OCRv6, ONNX Runtime on the CPU), fully offline.
+
+    >>> engine = RapidOcrEngine()  # nothing is loaded until the first read
+    >>> engine.name
+    'rapidocr'
+    """
+
+    name = "rapidocr"
+
+    def __init__(self, limit_side_len: int = 1280, threads: int = 1) -> None:
+        self.limit_side_len = limit_side_len
+        self.threads = threads
+        self._engine: Any = None
+        self._lock = threading.Lock()
+
+    def _load(self) -> Any:
+        from rapidocr import RapidOCR  # imported on first use: it takes a second
+
+        models = resources.files("rapidocr") / "models"
+        params = {
+            "Global.use_cls": False,
+            "Global.log_level": "critical",
+            "Det.limit_type": "max",
+            "Det.limit_side_len": self.limit_side_len,
+            "Det.model_path": str(models / "PP-OCRv6_det_small.onnx"),
+            "Rec.model_path": str(models / "PP-OCRv6_rec_small.onnx"),
+            "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
+            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+        }
+        return RapidOCR(params=params)
+
+    def read(self, image: np.ndarray) -> list[OcrLine]:
+        """The lines of text in ``image``."""
+        height, width = image.shape[:2]
+        with self._lock:  # one ONNX session per process; calls are serialised
+            if self._engine is None:
+                self._engine = self._load()
+            result = self._engine(Image.fromarray(np.ascontiguousarray(image)))
+        if result.txts is None:
+            return []
+        pieces = [
+            OcrLine(text=text.strip(), box=_polygon_box(points, width, height), score=float(score))
+            for text, points, score in zip(result.txts, result.boxes, result.scores, strict=True)
+            if text.strip()
+        ]
+        return group_lines(pieces)
+
+
+class TesseractEngine:
+    """Tesseract through its command line (``tesseract`` must be on the PATH)."""
+
+    name = "tesseract"
+
+    def __init__(self, page_segmentation: int = 11) -> None:
+        self.page_segmentation = page_segmentation
+
+    @staticmethod
+    def available() -> bool:
+        """Whether the ``tesseract`` binary is installed."""
+        return shutil.which("tesseract") is not None
+
+    def read(self, image: np.ndarray) -> list[OcrLine]:
+        """The lines of text in ``image``."""
+        if not self.available():
+            raise RuntimeError("tesseract is not installed (Debian package tesseract-ocr)")
+        buffer = io.BytesIO()
+        Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="PNG")
+        command = ["tesseract", "stdin", "stdout", "--psm", str(self.page_segmentation), "tsv"]
+        output = subprocess.run(
+            command, input=buffer.getvalue(), capture_output=True, check=True, timeout=60
+        ).stdout.decode("utf-8", errors="replace")
+        pieces = []
+        for row in output.splitlines()[1:]:
+            fields = row.split("\t")
+            if len(fields) < 12 or not fields[11].strip() or float(fields[10]) < 0:
+                continue
+            left, top, w, h = (int(v) for v in fields[6:10])
+            box = Box(x0=left, y0=top, x1=left + w, y1=top + h)
+            pieces.append(OcrLine(text=fields[11].strip(), box=box, score=float(fields[10]) / 100))
+        return group_lines(pieces)
+
+
+ENGINES = {"rapidocr": RapidOcrEngine, "tesseract": TesseractEngine}
+"""OCR engines by name."""
+
+_INSTANCES: dict[str, OcrEngine] = {}
+_INSTANCES_LOCK = threading.Lock()
+
+
+def get_engine(name: str | None = None) -> OcrEngine:
+    """The process-wide engine called ``name`` (default: ``$IAPO_BENCH_OCR_ENGINE`` or RapidOCR)."""
+    name = name or os.environ.get("IAPO_BENCH_OCR_ENGINE", "rapidocr")
+    if name not in ENGINES:
+        raise ValueError(f"unknown OCR engine {name!r}; known: {', '.join(ENGINES)}")
+    with _INSTANCES_LOCK:
+        if name not in _INSTANCES:
+            _INSTANCES[name] = ENGINES[name]()
+        return _INSTANCES[name]
+
+
+@tool
+def ocr(task: Hidden[Task], box: PixelBox | None = None) -> ToolResult:
+    """Read the text in the image, or in a region of it, with an OCR engine.
+
+    Returns one line per text line found: the text, its box [x0, y0, x1, y1] in pixels of
+    the first image, and the engine's confidence.
+
+    Args:
+        box: The region as [x0, y0, x1, y1] in pixels of the first image; the whole image
+            when left out.
+    """
+    height, width = task.image.shape[:2]
+    region = clip_box(task, box) if box is not None else Box(x0=0, y0=0, x1=width, y1=height)
+    try:
+        lines = get_engine().read(task.image[region.y0 : region.y1, region.x0 : region.x1])
+    except (RuntimeError, subprocess.SubprocessError, OSError) as error:
+        raise ToolError(f"the OCR engine failed: {error}") from error
+    if not lines:
+        return ToolResult(text=f"No text found in {region.as_list()}.")
+    rows = []
+    for line in lines:
+        b = line.box
+        shown = [b.x0 + region.x0, b.y0 + region.y0, b.x1 + region.x0, b.y1 + region.y0]
+        rows.append(f"{line.text}  {shown}  {line.score:.2f}")
+    return ToolResult(text="\n".join(rows))
