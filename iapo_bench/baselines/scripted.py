@@ -20,45 +20,59 @@ from typing import Any
 
 import numpy as np
 
-from iapo_bench.core import Box, Task, ToolCall
+from iapo_bench.core import Box, Element, Task, ToolCall
 from iapo_bench.envs.family import families, get_family, load_task, parse_task_id
 from iapo_bench.rewards.match import parse_number
 from iapo_bench.tools.chart import TARGETS
 from iapo_bench.tools.parser import format_answer, format_tool_call
 
-__all__ = ["AGENTS", "NoToolAgent", "OracleAgent", "RandomAgent", "make_agent"]
+__all__ = [
+    "AGENTS",
+    "NoToolAgent",
+    "OracleAgent",
+    "RandomAgent",
+    "evidence_elements",
+    "make_agent",
+]
 
 Observation = dict[str, Any]
 Info = dict[str, Any]
 
 
-_REGIONS = ("x_value", "y_value", "row", "column")
-_LEGIBLE_HEIGHT = 7  # pixels: evidence text shorter than this is fine print that needs a zoom
+_LEGIBLE_HEIGHT = 7  # pixels: evidence text smaller than this is fine print that needs a zoom
+
+
+def evidence_elements(task: Task) -> list[Element]:
+    """The marks and labels the answer depends on, not the focus regions.
+
+    That is the evidence categories' elements of the question's series, and those that
+    belong to no series (category labels).
+    """
+    args = task.data.get("question_args", {})
+    series = {"", args.get("series"), args.get("key_series")}
+    return [
+        e
+        for e in task.elements
+        if e.key in task.evidence and e.kind not in TARGETS and e.group in series
+    ]
 
 
 def _fine_print(task: Task) -> bool:
-    """Whether the evidence's text (value labels, cells) is too small to read as shown."""
+    """Whether the evidence's text is too small to read as shown.
+
+    Glyph size is the shorter side of a text box: labels may stand on end.
+    """
     return any(
-        e.text
-        and e.key in task.evidence
-        and e.kind not in _REGIONS
-        and min(e.box.width, e.box.height) < _LEGIBLE_HEIGHT  # labels may stand on end
-        for e in task.elements
+        e.text and min(e.box.width, e.box.height) < _LEGIBLE_HEIGHT for e in evidence_elements(task)
     )
-
-
-def _evidence_box(task: Task) -> Box | None:
-    """The box around every mark and label of the evidence (not the focus regions)."""
-    boxes = [e.box for e in task.elements if e.key in task.evidence and e.kind not in _REGIONS]
-    return functools.reduce(Box.union, boxes) if boxes else None
 
 
 class OracleAgent:
     """Calls the tool that shows the evidence, then answers from the hidden reference.
 
-    Where value labels are fine print (or the chart has no focus tools) it zooms on the
-    evidence; otherwise it highlights the evidence rows, columns or x/y values (or draws
-    boxes around them all when the question is about every category).
+    Where the evidence is fine print (or the chart has no focus tools) it zooms on it;
+    otherwise it highlights the rows, columns or x/y values that hold it, preferring the
+    target that narrows things down (draws boxes when the evidence is every category).
     """
 
     name = "oracle"
@@ -80,17 +94,21 @@ class OracleAgent:
     def tool_call(task: Task, available: set[str]) -> ToolCall | None:
         """The call the oracle makes for ``task``, or None when no tool applies."""
         if not _fine_print(task):
-            for target in _REGIONS:
+            choices = []
+            for target, name in TARGETS.items():
                 keys = _focus_keys(task, target)
-                # A tint over every category narrows nothing: box them instead.
                 everything = len(keys) == sum(e.kind == target for e in task.elements)
-                mode = "draw" if everything else "highlight"
-                name = f"focus_on_{TARGETS[target]}_with_{mode}"
-                if keys and name in available:
-                    return ToolCall(name=name, arguments={"labels": keys})
-        box = _evidence_box(task)
-        if box is None or "zoom" not in available:
+                # A tint over every category narrows nothing: box them instead.
+                tool_name = f"focus_on_{name}_with_{'draw' if everything else 'highlight'}"
+                if keys and tool_name in available:
+                    choices.append((everything, tool_name, keys))
+            if choices:
+                _, tool_name, keys = min(choices, key=lambda choice: choice[0])
+                return ToolCall(name=tool_name, arguments={"labels": keys})
+        boxes = [e.box for e in evidence_elements(task)]
+        if not boxes or "zoom" not in available:
             return None
+        box = functools.reduce(Box.union, boxes)
         # Three times the shown size makes 5-pixel fine print 15 pixels tall; large regions
         # get less, keeping the zoom within 1,200 pixels a side.
         factor = max(1.0, min(3.0, 1200 / max(box.width, box.height)))

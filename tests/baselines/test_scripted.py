@@ -50,8 +50,15 @@ _REGION_KINDS = {plural: kind for kind, plural in TARGETS.items()}  # "x_values"
 
 
 def _evidence_elements(task):
-    """The marks and labels the answer depends on (not the focus regions)."""
-    return [e for e in task.elements if e.key in task.evidence and e.kind not in TARGETS]
+    """The marks and labels the answer depends on: the evidence categories' elements of the
+    question's series and those of no series (category labels); not the focus regions."""
+    args = task.data["question_args"]
+    groups = {"", args["series"], args.get("key_series")}
+    return [
+        e
+        for e in task.elements
+        if e.key in task.evidence and e.kind not in TARGETS and e.group in groups
+    ]
 
 
 def _named_regions(task, call):
