@@ -11,12 +11,12 @@ print(info["messages"][1]["content"][1]["text"])  # the question
 Image.fromarray(obs["images"][0]).save("docs/example-shown.png")
 
 call = (
-    '<tool_call>{"name": "zoom", "arguments": {"box": [204, 287, 252, 311], "factor": 4}}'
+    '<tool_call>{"name": "zoom", "arguments": {"box": [210, 236, 246, 256], "factor": 4}}'
     "</tool_call>"
 )
 obs, reward, terminated, truncated, info = env.step(call)
 print(info["messages"][-1]["content"][0]["text"])  # what the tool said
 Image.fromarray(obs["images"][-1]).save("docs/example-zoom.png")
 
-obs, reward, terminated, truncated, info = env.step("The zoom reads 10. <answer>10</answer>")
+obs, reward, terminated, truncated, info = env.step("The zoom reads 16. <answer>16</answer>")
 print(reward, terminated, info["rewards"])

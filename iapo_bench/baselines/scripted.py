@@ -108,11 +108,22 @@ class OracleAgent:
         boxes = [e.box for e in evidence_elements(task)]
         if not boxes or "zoom" not in available:
             return None
-        box = functools.reduce(Box.union, boxes)
+        box = _pad(functools.reduce(Box.union, boxes), task, margin=6)
         # Three times the shown size makes 5-pixel fine print 15 pixels tall; large regions
         # get less, keeping the zoom within 1,200 pixels a side.
         factor = max(1.0, min(3.0, 1200 / max(box.width, box.height)))
         return ToolCall(name="zoom", arguments={"box": box.as_list(), "factor": round(factor, 2)})
+
+
+def _pad(box: Box, task: Task, margin: int) -> Box:
+    """``box`` grown by ``margin`` pixels, within the image: OCR misses text on an edge."""
+    height, width = task.image.shape[:2]
+    return Box(
+        x0=max(0, box.x0 - margin),
+        y0=max(0, box.y0 - margin),
+        x1=min(width, box.x1 + margin),
+        y1=min(height, box.y1 + margin),
+    )
 
 
 def _focus_keys(task: Task, target: str) -> list[str]:

@@ -296,6 +296,8 @@ def draw_table(rng: np.random.Generator, kind: str, difficulty: int) -> dict[str
         if difficulty == 3 and kind in ("vbar", "grouped_vbar", "stacked_vbar", "hbar"):
             vocabulary = _LONG_NAMES  # long labels: a distractor
             noun, plural = "area", "areas"
+        if kind == "grouped_vbar":
+            n = min(n, 8)  # grouped columns stay wide enough for their value labels
         categories = [str(c) for c in rng.choice(vocabulary, size=n, replace=False)]
     if kind in ("vbar", "hbar", "pie"):
         series = [metric]
@@ -306,11 +308,15 @@ def draw_table(rng: np.random.Generator, kind: str, difficulty: int) -> dict[str
         k = int(rng.integers(ser_low, ser_high + 1))
         if kind == "line":
             k = min(k, 3)
+        if kind == "grouped_vbar":
+            k = min(k, 2 if difficulty >= 2 else 3)
         # Lines run over months or years, so their series are never named by time.
         choices = _SERIES[2:] if kind == "line" else _SERIES
         names = choices[int(rng.integers(len(choices)))]
         series = list(names[:k])
     decimals = int(rng.choice([0, 0, 1, 2] if difficulty >= 2 else [0, 1]))
+    if kind == "grouped_vbar":
+        decimals = min(decimals, 1)  # short labels fit side by side over narrow bars
     prefix, suffix, thousands = "", "", False
     style = int(rng.integers(4))
     if style == 1:
@@ -328,10 +334,11 @@ def draw_table(rng: np.random.Generator, kind: str, difficulty: int) -> dict[str
             top = 100
         else:
             top = int(rng.choice([40, 90, 250, 800, 2500, 9000, 40000]))
-            thousands = top >= 2500 and rng.random() < 0.7
+            thousands = top >= 2500 and rng.random() < 0.7 and kind != "grouped_vbar"
         raw_values = []
         for _ in series:
-            low = top * (0.3 if kind.startswith("stacked") else 0.05)
+            # At least 10 units: one-character labels are too easy to miss, even for OCR.
+            low = max(10.0, top * (0.3 if kind.startswith("stacked") else 0.05))
             values = _spaced_values(rng, n, low * scale, top * scale, gap_share * top * scale)
             raw_values.append(values)
     return {

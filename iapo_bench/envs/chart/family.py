@@ -7,7 +7,7 @@ from pixels. The shown image is the scene at scale 1; the full-resolution source
 :data:`~iapo_bench.scene.SOURCE_SCALE`) is rendered only when something reads it.
 
 Difficulty 0-3: more categories and series, closer values, and smaller value labels. From
-2 up the value labels are fine print (6 and 5 pixels) that a zoom makes legible; at 3 long
+2 up the value labels are fine print (4 pixels) that a zoom makes legible; at 3 long
 labels are drawn rotated on vertical charts.
 """
 

@@ -75,7 +75,7 @@ PALETTES: dict[str, tuple[tuple[int, int, int], ...]] = {
 
 _SIZES = ((560, 420), (600, 420), (520, 400), (640, 460))
 # Per difficulty: value-label size (fine print from 2 up) and category-label size.
-_VALUE_SIZE = {0: 13, 1: 10, 2: 6, 3: 5}
+_VALUE_SIZE = {0: 13, 1: 10, 2: 4, 3: 4}
 _LABEL_SIZE = {0: 12, 1: 11, 2: 10, 3: 10}
 
 
