@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import gymnasium as gym
 import typer
 from PIL import Image
 from rich.console import Console
@@ -142,8 +143,9 @@ def run(
         except ValueError as error:
             console.print(f"[red]error:[/red] {error}")
             raise typer.Exit(code=2) from None
-    summary = writer.write_summary()
+    summary = writer.summary  # written by evaluate
     writer.close()
+    assert summary is not None
     table = Table(title=f"iapo-bench results ({split} split)")
     columns = [
         ("agent", "agent"),
@@ -218,8 +220,6 @@ def show(
     shown, source = out / f"{stem}.png", out / f"{stem}-source.png"
     Image.fromarray(task.image).save(shown)
     Image.fromarray(task.source_image).save(source)
-    import gymnasium as gym
-
     environment = gym.make(env_name, split=split, difficulty=level)
     _, info = environment.reset(seed=seed)
     console.rule(f"{task.id}")

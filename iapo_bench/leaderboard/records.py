@@ -168,6 +168,8 @@ class ResultsWriter:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.records: list[EpisodeRecord] = self._read_existing()
+        self.summary: pd.DataFrame | None = None
+        """The table :meth:`write_summary` last wrote."""
         self._file = (self.directory / self.EPISODES).open("a", encoding="utf-8")
 
     def _read_existing(self) -> list[EpisodeRecord]:
@@ -205,10 +207,10 @@ class ResultsWriter:
         self.records.append(record)
 
     def write_summary(self) -> pd.DataFrame:
-        """Write ``summary.csv`` from every recorded episode and return it."""
-        summary = summarize(self.records)
-        summary.to_csv(self.directory / self.SUMMARY, index=False)
-        return summary
+        """Write ``summary.csv`` from every recorded episode, keep it as ``summary``, return it."""
+        self.summary = summarize(self.records)
+        self.summary.to_csv(self.directory / self.SUMMARY, index=False)
+        return self.summary
 
     def close(self) -> None:
         """Close the episodes file."""
