@@ -14,10 +14,13 @@ def test_run_prints_a_table_and_writes_the_results_folder(tmp_path):
     result = runner.invoke(app, ["run", "--limit", "4", "-o", str(out)], terminal_width=200)
     assert result.exit_code == 0, result.output
     assert "iapo-bench results" in result.output
-    for agent in ("oracle", "no-tool", "random"):
+    for agent in ("oracle", "heuristic", "no-tool", "random"):
         assert agent in result.output
     assert {p.name for p in out.iterdir()} == {"episodes.jsonl", "summary.csv", "metadata.json"}
-    assert len(pd.read_csv(out / "summary.csv")) == 3
+    summary = pd.read_csv(out / "summary.csv")
+    # By default every agent runs on every family.
+    assert set(summary.env_id) == {"ToolUse-Chart-v0", "ToolUse-OCR-v0", "ToolUse-ImageSearch-v0"}
+    assert len(summary) == 12
 
 
 def test_run_rejects_an_unknown_env_id_by_name():

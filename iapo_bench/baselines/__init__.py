@@ -4,6 +4,15 @@ Model policies (transformers VLM, OpenAI-compatible endpoint, the tiny VLM) join
 """
 
 from iapo_bench.baselines.base import Policy
+from iapo_bench.baselines.heuristic import HeuristicAgent
 from iapo_bench.baselines.scripted import AGENTS, NoToolAgent, OracleAgent, RandomAgent, make_agent
 
-__all__ = ["AGENTS", "NoToolAgent", "OracleAgent", "Policy", "RandomAgent", "make_agent"]
+__all__ = [
+    "AGENTS",
+    "HeuristicAgent",
+    "NoToolAgent",
+    "OracleAgent",
+    "Policy",
+    "RandomAgent",
+    "make_agent",
+]

@@ -10,7 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Policy"]
+__all__ = ["Info", "Observation", "Policy", "question_of"]
+
+Observation = dict[str, Any]
+"""An env observation: ``{"text": ..., "images": (...)}``."""
+Info = dict[str, Any]
+"""An env ``info`` dict: task id, turn, messages, tool schemas."""
 
 
 @runtime_checkable
@@ -25,3 +30,9 @@ class Policy(Protocol):
     ) -> list[str]:
         """One message per observation, in order."""
         ...
+
+
+def question_of(info: Info) -> str:
+    """The question of an episode, read from the user message in ``info["messages"]``."""
+    user = info["messages"][1]["content"]
+    return next(part["text"] for part in user if part["type"] == "text")

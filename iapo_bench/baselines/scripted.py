@@ -1,10 +1,12 @@
-"""Scripted baselines that anchor every leaderboard: oracle, no-tool, random.
+"""Scripted baselines that anchor every leaderboard: oracle, heuristic, no-tool, random.
 
 - :class:`OracleAgent`: calls the right tool for the task's evidence, then answers from the
   task's hidden reference: the ceiling of the tool path (privileged: it looks the task up).
 - :class:`NoToolAgent`: answers at once from the question text alone (a question-only
   prior: the first option a question names, else the commonest training answer of that
   question's template). The floor of answering without looking.
+- :class:`~iapo_bench.baselines.heuristic.HeuristicAgent`: the real tools and the visible
+  input only (its own module).
 - :class:`RandomAgent`: a random tool call or a random answer each turn, seeded per task.
 """
 
@@ -20,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from iapo_bench.baselines.base import Info, Observation, question_of
+from iapo_bench.baselines.heuristic import HeuristicAgent
 from iapo_bench.core import Box, Element, Task, ToolCall
 from iapo_bench.envs.family import families, get_family, load_task, parse_task_id
 from iapo_bench.rewards.match import parse_number
@@ -34,9 +38,6 @@ __all__ = [
     "evidence_elements",
     "make_agent",
 ]
-
-Observation = dict[str, Any]
-Info = dict[str, Any]
 
 
 _LEGIBLE_HEIGHT = 7  # pixels: evidence text smaller than this is fine print that needs a zoom
@@ -93,6 +94,8 @@ class OracleAgent:
     @staticmethod
     def tool_call(task: Task, available: set[str]) -> ToolCall | None:
         """The call the oracle makes for ``task``, or None when no tool applies."""
+        if "open_item" in available and task.evidence:  # a gallery item: open it
+            return ToolCall(name="open_item", arguments={"item_id": task.evidence[0]})
         if not _fine_print(task):
             choices = []
             for target, name in TARGETS.items():
@@ -179,17 +182,12 @@ class NoToolAgent:
         return [self._answer(info) for info in infos]
 
     def _answer(self, info: Info) -> str:
-        question = _question(info)
+        question = question_of(info)
         options = _OPTIONS.search(question)
         if options:
             return format_answer(options.group(1).strip())
         family_name = parse_task_id(info["task_id"])[0]
         return format_answer(_training_priors(family_name).get(_template(question), "0"))
-
-
-def _question(info: Info) -> str:
-    user = info["messages"][1]["content"]
-    return next(part["text"] for part in user if part["type"] == "text")
 
 
 class RandomAgent:
@@ -214,7 +212,7 @@ class RandomAgent:
 
     def _act_one(self, obs: Observation, info: Info) -> str:
         rng = np.random.default_rng([self.seed, zlib.crc32(info["task_id"].encode()), info["turn"]])
-        words = re.findall(r"[A-Z][a-z]+", _question(info)) or ["yes"]
+        words = re.findall(r"[A-Z][a-z]+", question_of(info)) or ["yes"]
         if rng.random() < self.answer_probability or not info["tools"]:
             if rng.random() < 0.5:
                 return format_answer(str(rng.choice(words)))
@@ -245,7 +243,12 @@ def _random_argument(
     return str(rng.choice(words))
 
 
-AGENTS = {"oracle": OracleAgent, "no-tool": NoToolAgent, "random": RandomAgent}
+AGENTS = {
+    "oracle": OracleAgent,
+    "heuristic": HeuristicAgent,
+    "no-tool": NoToolAgent,
+    "random": RandomAgent,
+}
 """Scripted agents by name."""
 
 

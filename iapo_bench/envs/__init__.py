@@ -1,7 +1,8 @@
 """Gymnasium environments of multimodal tool-use tasks, and the task families behind them.
 
-Importing this package registers every family and its Gymnasium id
-(``ToolUse-Chart-v0``); ``gym.make("iapo_bench:ToolUse-Chart-v0")`` imports it for you.
+Importing this package registers every family and its Gymnasium id (``ToolUse-Chart-v0``,
+``ToolUse-OCR-v0``, ``ToolUse-ImageSearch-v0``); ``gym.make("iapo_bench:ToolUse-Chart-v0")``
+imports it for you.
 """
 
 import gymnasium as gym
@@ -18,6 +19,8 @@ from iapo_bench.envs.family import (
     parse_task_id,
     register_family,
 )
+from iapo_bench.envs.ocr.family import OcrFamily
+from iapo_bench.envs.search.family import SearchFamily
 from iapo_bench.envs.spaces import ImageSpace, UnicodeText
 
 __all__ = [
@@ -25,6 +28,8 @@ __all__ = [
     "ChartFamily",
     "FrozenTestList",
     "ImageSpace",
+    "OcrFamily",
+    "SearchFamily",
     "TaskFamily",
     "ToolUseEnv",
     "UnicodeText",
@@ -38,6 +43,8 @@ __all__ = [
 ]
 
 register_family(ChartFamily())
+register_family(OcrFamily())
+register_family(SearchFamily())
 
 
 def env_ids() -> list[str]:

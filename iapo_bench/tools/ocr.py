@@ -3,8 +3,8 @@
 - :class:`OcrLine`: one line of text with its box (pixels of the image read) and a score.
 - :class:`RapidOcrEngine` (default): RapidOCR with the PP-OCRv6 ONNX models shipped inside
   the ``rapidocr`` wheel, pinned by path so nothing is ever downloaded; no angle classifier
-  (faster, and fewer errors on rendered text); one intra-op thread (as fast as two on small
-  crops); boxes that belong to one line are merged.
+  (faster, and fewer errors on rendered text); two intra-op threads (as fast as one on small
+  crops, 1.7x faster on a whole zoomed chart); boxes that belong to one line are merged.
 - :class:`TesseractEngine` (optional): the ``tesseract`` binary (Debian ``tesseract-ocr``),
   used when it is on the PATH.
 - :func:`get_engine`: one lazily built engine per name and process, guarded by a lock.
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import math
 import os
 import shutil
 import subprocess
@@ -121,9 +122,9 @@ class RapidOcrEngine:
 
     name = "rapidocr"
 
-    def __init__(self, limit_side_len: int = 1280, threads: int = 1) -> None:
+    def __init__(self, limit_side_len: int = 1280, threads: int | None = None) -> None:
         self.limit_side_len = limit_side_len
-        self.threads = threads
+        self.threads = threads or min(2, os.cpu_count() or 1)
         self._engine: Any = None
         self._lock = threading.Lock()
 
@@ -216,8 +217,9 @@ def get_engine(name: str | None = None) -> OcrEngine:
 def ocr(task: Hidden[Task], box: PixelBox | None = None) -> ToolResult:
     """Read the text in the image, or in a region of it, with an OCR engine.
 
-    Returns one line per text line found: the text, its box [x0, y0, x1, y1] in pixels of
-    the first image, and the engine's confidence.
+    The engine reads the full-resolution original, so it reads print too fine to see in the
+    image as shown. Returns one line per text line found: the text, its box [x0, y0, x1, y1]
+    in pixels of the first image, and the engine's confidence.
 
     Args:
         box: The region as [x0, y0, x1, y1] in pixels of the first image; the whole image
@@ -225,8 +227,12 @@ def ocr(task: Hidden[Task], box: PixelBox | None = None) -> ToolResult:
     """
     height, width = task.image.shape[:2]
     region = clip_box(task, box) if box is not None else Box(x0=0, y0=0, x1=width, y1=height)
+    source = task.source_image
+    sx, sy = source.shape[1] / width, source.shape[0] / height
+    window = source[round(region.y0 * sy) : round(region.y1 * sy),
+                    round(region.x0 * sx) : round(region.x1 * sx)]  # fmt: skip
     try:
-        lines = get_engine().read(task.image[region.y0 : region.y1, region.x0 : region.x1])
+        lines = get_engine().read(window)
     except (RuntimeError, subprocess.SubprocessError, OSError) as error:
         raise ToolError(f"the OCR engine failed: {error}") from error
     if not lines:
@@ -234,6 +240,11 @@ def ocr(task: Hidden[Task], box: PixelBox | None = None) -> ToolResult:
     rows = []
     for line in lines:
         b = line.box
-        shown = [b.x0 + region.x0, b.y0 + region.y0, b.x1 + region.x0, b.y1 + region.y0]
+        shown = [
+            region.x0 + math.floor(b.x0 / sx),
+            region.y0 + math.floor(b.y0 / sy),
+            region.x0 + math.ceil(b.x1 / sx),
+            region.y0 + math.ceil(b.y1 / sy),
+        ]
         rows.append(f"{line.text}  {shown}  {line.score:.2f}")
     return ToolResult(text="\n".join(rows))

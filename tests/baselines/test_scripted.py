@@ -19,7 +19,7 @@ def test_ids():
 @pytest.fixture(scope="module")
 def scores(test_ids):
     out = {}
-    for name in AGENTS:
+    for name in ("oracle", "no-tool", "random"):  # the heuristic reads with OCR: its own tests
         records = list(run_episodes(ENV, make_agent(name), test_ids))
         assert len(records) == len(test_ids) == 500
         out[name] = float(np.mean([r.score for r in records]))
@@ -32,7 +32,9 @@ def test_agents_are_policies():
 
 
 def test_unknown_agent_is_a_clear_error():
-    with pytest.raises(ValueError, match="unknown agent 'gpt'; known: oracle, no-tool, random"):
+    with pytest.raises(
+        ValueError, match="unknown agent 'gpt'; known: oracle, heuristic, no-tool, random"
+    ):
         make_agent("gpt")
 
 

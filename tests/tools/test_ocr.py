@@ -142,3 +142,18 @@ def test_ocr_tool_on_an_empty_region_and_a_bad_box(table_task):
     bad = ocr({"box": [50, 50, 40, 40]}, task=table_task)
     assert not bad.ok and "less than 4x4" in bad.error
     assert "box" not in ocr.schema["function"]["parameters"]["required"]
+
+
+def test_ocr_tool_reads_fine_print_at_full_resolution():
+    """On an OCR task the field's value is 4-pixel print as shown; the tool reads the source."""
+    task = get_family("ocr").generate("train", 0, 4)  # a product label, scanned straight
+    value = next(e for e in task.elements if e.kind == "value" and e.key == task.evidence[0])
+    assert value.box.height <= 6
+    shown = "".join(line.text for line in get_engine().read(task.image))
+    assert task.data["value"] not in shown
+    row = [0, value.box.y0 - 6, task.image.shape[1], value.box.y1 + 6]
+    result = ocr({"box": row}, task=task)
+    assert task.data["value"] in result.text
+    line = next(r for r in result.text.splitlines() if task.data["value"] in r)
+    box = [int(v) for v in line.split("[")[1].split("]")[0].split(",")]
+    assert abs(box[2] - value.box.x1) <= 3 and abs(box[1] - value.box.y0) <= 3
