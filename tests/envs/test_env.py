@@ -1053,3 +1053,44 @@ def test_sampled_actions_never_raise() -> None:
             env.reset(seed=step % 6)
     assert obs in env.observation_space
     assert endings > 100
+
+
+# --- the other families: arbitrary text and their own tools, with real OCR and search -------
+
+_OTHER_ENVS = {
+    "ToolUse-OCR-v0": gym.make("ToolUse-OCR-v0", max_turns=3).unwrapped,
+    "ToolUse-ImageSearch-v0": gym.make("ToolUse-ImageSearch-v0", max_turns=3).unwrapped,
+}
+
+
+def _own_call(env_id: str, data: st.DataObject) -> str:
+    """A call of one of the env's own tools with drawn arguments, valid or not."""
+    if env_id == "ToolUse-OCR-v0":
+        # Small boxes: a whole-page read takes seconds, and the fuzz is about arguments.
+        x0, y0 = data.draw(st.integers(-20, 300)), data.draw(st.integers(-20, 300))
+        box = [x0, y0, x0 + data.draw(st.integers(-5, 60)), y0 + data.draw(st.integers(-5, 60))]
+        if data.draw(st.booleans()):
+            return call("ocr", box=box)
+        return call("zoom", box=box, factor=data.draw(st.floats(-1, 6, allow_nan=False)))
+    if data.draw(st.booleans()):
+        query = data.draw(
+            st.text(max_size=30) | st.lists(st.integers(-50, 400), min_size=4, max_size=4)
+        )
+        return call("search_images", query=query, k=data.draw(st.integers(-2, 12)))
+    item = data.draw(st.text(max_size=12) | st.from_regex(r"G-\d{5}", fullmatch=True))
+    return call("open_item", item_id=item)
+
+
+@pytest.mark.parametrize("env_id", sorted(_OTHER_ENVS))
+@given(actions=st.lists(ACTIONS, min_size=1, max_size=3), data=st.data())
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+def test_fuzz_ocr_and_search_steps_never_raise(
+    env_id: str, actions: list[str], data: st.DataObject
+) -> None:
+    for _ in range(data.draw(st.integers(0, 2))):
+        actions.insert(data.draw(st.integers(0, len(actions))), _own_call(env_id, data))
+    _step_all(_OTHER_ENVS[env_id], data.draw(st.integers(0, 50)), actions)

@@ -25,7 +25,6 @@ from iapo_bench.envs.search.vocabulary import MAKERS
 from iapo_bench.rewards.match import normalize_text
 from iapo_bench.tools import gallery as index
 from iapo_bench.tools.gallery import tokenize
-from iapo_bench.tools.ocr import get_engine
 from iapo_bench.tools.parser import format_answer, format_tool_call
 from iapo_bench.tools.search import SEARCH_TOOLS, gallery_of
 
@@ -327,20 +326,3 @@ def test_recall_of_the_index_on_held_out_tasks():
     assert report.clutter_region is not None and report.clutter_region.recall_at_5 >= 0.9
     assert report.by_mode["clutter"].recall_at_5 <= 0.3  # whole-scene search rarely works
     assert report.overall.recall_at_5 >= 0.82
-
-
-@pytest.mark.slow
-def test_ocr_cannot_read_the_answer_from_the_shown_image_but_open_item_shows_it():
-    """RapidOCR on 40 shown images (posters, whose titles are drawn, among them) never finds
-    the answer; the oracle's ``open_item`` text always holds it."""
-    engine = get_engine("rapidocr")
-    read = 0
-    for task in tasks(10):
-        if task.data["description"] is not None:
-            continue
-        text = normalize_text(" ".join(line.text for line in engine.read(task.image)))
-        assert normalize_text(task.answer).replace(" ", "") not in text.replace(" ", "")
-        read += 1
-        result = TOOLS["open_item"]({"item_id": task.evidence[0]}, task=task)
-        assert task.answer in result.text
-    assert read >= 30

@@ -1,7 +1,10 @@
+import gymnasium as gym
 import pytest
 
-from iapo_bench.envs import get_family
+from iapo_bench.envs import get_family, load_task
 from iapo_bench.leaderboard.tool_need import measure_tool_need, printed_answer
+from iapo_bench.rewards.match import normalize_text
+from iapo_bench.tools.ocr import get_engine
 
 CHART = get_family("chart")
 OCR = get_family("ocr")
@@ -50,3 +53,22 @@ def test_hard_ocr_tasks_need_their_tools():
     assert report.tasks == 200
     assert report.shown_rate <= 0.05, report.leaks
     assert report.tool_rate >= 0.95, report.misses
+
+
+@pytest.mark.slow
+def test_hard_search_answers_are_nowhere_in_the_first_observation():
+    """Over 200 hard search tasks the answer is neither in the text the agent is shown nor
+    in what RapidOCR reads in its image (posters, whose titles are drawn, among them), while
+    the oracle's ``open_item`` shows it."""
+    search = get_family("search")
+    tools = {t.name: t for t in search.tools}
+    engine = get_engine()
+    env = gym.make("ToolUse-ImageSearch-v0").unwrapped
+    for index in range(200):
+        difficulty = (2, 3)[index % 2]
+        obs, info = env.reset(seed=index, options={"difficulty": difficulty})
+        task = load_task(info["task_id"])
+        wanted = normalize_text(task.answer).replace(" ", "")
+        shown = obs["text"] + " " + " ".join(line.text for line in engine.read(obs["images"][0]))
+        assert wanted not in normalize_text(shown).replace(" ", ""), task.id
+        assert task.answer in tools["open_item"]({"item_id": task.evidence[0]}, task=task).text
