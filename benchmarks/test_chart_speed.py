@@ -12,10 +12,6 @@ and records the median floor and the median per-task ratio in ``extra_info``.
 tables of BENCHMARKS.md (episode over floor, per kind and difficulty).
 """
 
-import statistics
-import time
-
-import gymnasium as gym
 import pytest
 
 import iapo_bench  # noqa: F401  (registers the ids)
@@ -58,42 +54,23 @@ def _floor(data, edit):
 
 
 @pytest.mark.parametrize(("kind", "difficulty"), CASES, ids=IDS)
-def test_oracle_episode(benchmark, chart, fresh_seeds, kind, difficulty):
+def test_oracle_episode(benchmark, oracle_episodes, chart, fresh_seeds, kind, difficulty):
     """Oracle episodes on fresh tasks, each paired with the floor of the same task."""
-    env = gym.make("ToolUse-Chart-v0").unwrapped
-    oracle = OracleAgent()
-    rewards, ratios, floors = [], [], []
 
-    def episode(task_id):
-        obs, info = env.reset(options={"task_id": task_id})
-        terminated = False
-        while not terminated:
-            obs, reward, terminated, _, info = env.step(oracle.act([obs], [info])[0])
-        rewards.append(reward)
-
-    def setup():
-        _cold()
-        return (chart.task_id("train", difficulty, fresh_seeds(KINDS.index(kind))),), {}
-
-    benchmark.pedantic(episode, setup=setup, rounds=ROUNDS, iterations=1)
-    # Paired: each task's cold episode, then the cold floor of that very task (rendered a
-    # moment before, which can only flatter the floor: the ratio errs against us).
-    for _ in range(ROUNDS if not benchmark.disabled else 2):
-        (task_id,), _ = setup()
-        began = time.perf_counter()
-        episode(task_id)
-        spent = time.perf_counter() - began
-        task = load_task(task_id)
+    def floor(task):
         edit = _edit(task, OracleAgent.tool_call(task, set(task.tool_names)))
         data = dict(task.data)
         _cold()
-        began = time.perf_counter()
-        _floor(data, edit)
-        floors.append(time.perf_counter() - began)
-        ratios.append(spent / floors[-1])
-    benchmark.extra_info["floor_ms"] = 1000 * statistics.median(floors)
-    benchmark.extra_info["ratio"] = statistics.median(ratios)
-    assert rewards and all(r == 1.0 for r in rewards)
+        return lambda: _floor(data, edit)
+
+    oracle_episodes(
+        benchmark,
+        "ToolUse-Chart-v0",
+        lambda: chart.task_id("train", difficulty, fresh_seeds(KINDS.index(kind))),
+        floor,
+        cold=_cold,
+        rounds=ROUNDS,
+    )
 
 
 def _vertical_task(chart):

@@ -13,7 +13,6 @@
 import statistics
 import time
 
-import gymnasium as gym
 import numpy as np
 import pytest
 from PIL import Image
@@ -86,34 +85,13 @@ def _floor(task) -> None:
 
 
 @pytest.mark.parametrize("difficulty", OCR.difficulties, ids=lambda d: f"d{d}")
-def test_oracle_episode(benchmark, difficulty):
-    env = gym.make("ToolUse-OCR-v0").unwrapped
-    oracle = OracleAgent()
+def test_oracle_episode(benchmark, oracle_episodes, difficulty):
     seeds = iter(range(20_000_000, 30_000_000))
-    rewards, ratios, floors = [], [], []
-
-    def episode(task_id):
-        obs, info = env.reset(options={"task_id": task_id})
-        terminated = False
-        while not terminated:
-            obs, reward, terminated, _, info = env.step(oracle.act([obs], [info])[0])
-        rewards.append(reward)
-
-    def setup():
-        load_task.cache_clear()
-        return (OCR.task_id("train", difficulty, next(seeds)),), {}
-
-    benchmark.pedantic(episode, setup=setup, rounds=ROUNDS, iterations=1)
-    for _ in range(ROUNDS if not benchmark.disabled else 2):
-        (task_id,), _ = setup()
-        began = time.perf_counter()
-        episode(task_id)
-        spent = time.perf_counter() - began
-        task = load_task(task_id)
-        began = time.perf_counter()
-        _floor(task)
-        floors.append(time.perf_counter() - began)
-        ratios.append(spent / floors[-1])
-    benchmark.extra_info["floor_ms"] = 1000 * statistics.median(floors)
-    benchmark.extra_info["ratio"] = statistics.median(ratios)
-    assert rewards and all(r == 1.0 for r in rewards)
+    oracle_episodes(
+        benchmark,
+        "ToolUse-OCR-v0",
+        lambda: OCR.task_id("train", difficulty, next(seeds)),
+        lambda task: lambda: _floor(task),
+        cold=load_task.cache_clear,
+        rounds=ROUNDS,
+    )

@@ -12,15 +12,10 @@
 The 10,000-item gallery is built once (about 20 s) and cached on disk like the family's own.
 """
 
-import statistics
-import time
-
-import gymnasium as gym
 import numpy as np
 import pytest
 
 import iapo_bench  # noqa: F401  (registers the ids)
-from iapo_bench.baselines import OracleAgent
 from iapo_bench.envs import get_family, load_task
 from iapo_bench.envs.search.family import MODES
 from iapo_bench.envs.search.gallery import GALLERY_SEED, GALLERY_SIZE, get_gallery
@@ -79,34 +74,13 @@ def _floor(task) -> None:
 
 
 @pytest.mark.parametrize("difficulty", sorted(MODES), ids=lambda d: f"d{d}")
-def test_oracle_episode(benchmark, task, difficulty):
-    env = gym.make("ToolUse-ImageSearch-v0").unwrapped
-    oracle = OracleAgent()
+def test_oracle_episode(benchmark, oracle_episodes, task, difficulty):
     seeds = iter(range(20_000_000, 30_000_000))
-    rewards, ratios, floors = [], [], []
-
-    def episode(task_id):
-        obs, info = env.reset(options={"task_id": task_id})
-        terminated = False
-        while not terminated:
-            obs, reward, terminated, _, info = env.step(oracle.act([obs], [info])[0])
-        rewards.append(reward)
-
-    def setup():
-        load_task.cache_clear()
-        return (SEARCH.task_id("train", difficulty, next(seeds)),), {}
-
-    benchmark.pedantic(episode, setup=setup, rounds=ROUNDS, iterations=1)
-    for _ in range(ROUNDS if not benchmark.disabled else 2):
-        (task_id,), _ = setup()
-        began = time.perf_counter()
-        episode(task_id)
-        spent = time.perf_counter() - began
-        task = load_task(task_id)
-        began = time.perf_counter()
-        _floor(task)
-        floors.append(time.perf_counter() - began)
-        ratios.append(spent / floors[-1])
-    benchmark.extra_info["floor_ms"] = 1000 * statistics.median(floors)
-    benchmark.extra_info["ratio"] = statistics.median(ratios)
-    assert rewards and all(r == 1.0 for r in rewards)
+    oracle_episodes(
+        benchmark,
+        "ToolUse-ImageSearch-v0",
+        lambda: SEARCH.task_id("train", difficulty, next(seeds)),
+        lambda task: lambda: _floor(task),
+        cold=load_task.cache_clear,
+        rounds=ROUNDS,
+    )
