@@ -26,6 +26,7 @@ from iapo_bench.chat import render_transcript
 from iapo_bench.envs import env_ids, family_for_env_id
 from iapo_bench.envs.family import load_task, split_seed
 from iapo_bench.leaderboard.harness import evaluate
+from iapo_bench.rewards.rubric import Rubric
 
 __all__ = ["app"]
 
@@ -94,6 +95,13 @@ def run(
     ] = 0,
     max_turns: Annotated[int, typer.Option(min=2, help="Messages allowed per episode.")] = 4,
     batch_size: Annotated[int, typer.Option(min=1, help="Episodes in flight per agent.")] = 16,
+    rubric: Annotated[
+        str | None,
+        typer.Option(
+            help="Rubric spec for every env, e.g. 'exact_match:1,format_valid:0.1,tool_success:0' "
+            "(default: each env's own)."
+        ),
+    ] = None,
     output_dir: Annotated[
         Path | None,
         typer.Option("--output-dir", "-o", help="Results folder; an existing one is resumed."),
@@ -103,6 +111,11 @@ def run(
     env_list = _check_env_ids(env)
     agent_list = _check_agents(agent)
     split = _check_split(split)
+    if rubric is not None:
+        try:
+            Rubric.parse(rubric)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--rubric") from None
     if output_dir is None:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         output_dir = Path("iapo-results") / f"run-{stamp}"
@@ -136,6 +149,7 @@ def run(
                 seed=seed,
                 max_turns=max_turns,
                 batch_size=batch_size,
+                rubric=rubric,
                 command=["iapo-bench", *sys.argv[1:]],
                 on_start=on_start,
                 on_episode=on_episode,

@@ -30,6 +30,18 @@ def test_run_rejects_an_unknown_env_id_by_name():
     assert "ToolUse-Chart-v0" in result.output
 
 
+def test_run_takes_a_rubric_and_names_a_bad_one(tmp_path):
+    bad = runner.invoke(app, ["run", "--rubric", "exact_match:1,bleu:2"])
+    assert bad.exit_code == 2 and "unknown reward 'bleu'" in bad.output
+    out = tmp_path / "r"
+    spec = "exact_match:1,format_valid:0.1,tool_success:0"
+    ok = runner.invoke(app, ["run", "-e", "ToolUse-OCR-v0", "-a", "oracle", "--limit", "2",
+                             "--rubric", spec, "-o", str(out)])  # fmt: skip
+    assert ok.exit_code == 0, ok.output
+    summary = pd.read_csv(out / "summary.csv")
+    assert summary["score"].iloc[0] == 1.1 and summary["reward_tool_success"].iloc[0] == 1.0
+
+
 def test_run_rejects_an_unknown_agent_and_split():
     assert "unknown agent 'gpt'" in runner.invoke(app, ["run", "--agent", "gpt"]).output
     assert "split must be one of" in runner.invoke(app, ["run", "--split", "dev"]).output

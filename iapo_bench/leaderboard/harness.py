@@ -89,13 +89,18 @@ def run_episodes(
     batch_size: int = 16,
     max_turns: int = 4,
     repeat: int = 0,
+    rubric: str | None = None,
 ) -> Iterator[EpisodeRecord]:
     """Play each task once with ``policy``, ``batch_size`` episodes in flight; yields records.
 
     Each in-flight episode has its own env; the policy sees all live observations at once.
+    ``rubric`` (a spec string) replaces the env's default rubric.
     """
     family = family_for_env_id(env_id)
-    envs = [gym.make(env_id, max_turns=max_turns) for _ in range(min(batch_size, len(task_ids)))]
+    envs = [
+        gym.make(env_id, max_turns=max_turns, rubric=rubric)
+        for _ in range(min(batch_size, len(task_ids)))
+    ]
     try:
         for start in range(0, len(task_ids), len(envs) or 1):
             batch = task_ids[start : start + len(envs)]
@@ -192,6 +197,7 @@ def evaluate(
     seed: int = 0,
     max_turns: int = 4,
     batch_size: int = 16,
+    rubric: str | None = None,
     command: Sequence[str] | None = None,
     on_start: Callable[[str, str, int, int], None] | None = None,
     on_episode: Callable[[EpisodeRecord], None] | None = None,
@@ -200,9 +206,11 @@ def evaluate(
 
     Each task is played ``repeats`` times; before repeat ``r`` a policy with a ``reseed``
     method is reseeded with ``seed + r``. ``on_start(agent, env_id, total, already_done)`` and
-    ``on_episode(record)`` drive progress displays. Raises ``ValueError`` when ``output_dir``
-    holds a run of other env versions or settings.
+    ``on_episode(record)`` drive progress displays. ``rubric`` (a spec string) scores every
+    env instead of its default rubric. Raises ``ValueError`` when ``output_dir`` holds a run
+    of other env versions or settings, or ``rubric`` names no known reward.
     """
+    spec = Rubric.parse(rubric).spec if rubric is not None else None
     families = {env_id: family_for_env_id(env_id) for env_id in env_ids}
     task_lists = {env_id: task_ids_for(env_id, split, limit, seed) for env_id in env_ids}
     meta = RunMetadata(
@@ -216,7 +224,7 @@ def evaluate(
         agents=[p.name for p in policies],
         models={p.name: getattr(p, "model_name", None) for p in policies},
         chat_template_hashes={p.name: getattr(p, "chat_template_hash", None) for p in policies},
-        rubric={e: Rubric.parse(f.default_rubric).spec for e, f in families.items()},
+        rubric={e: spec or Rubric.parse(f.default_rubric).spec for e, f in families.items()},
         max_turns=max_turns,
         command=list(command if command is not None else sys.argv),
         date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -224,7 +232,7 @@ def evaluate(
     writer = ResultsWriter(output_dir)
     previous = writer.read_metadata()
     if previous is not None:
-        for field in ("env_version_hashes", "split", "seed", "max_turns"):
+        for field in ("env_version_hashes", "split", "seed", "max_turns", "rubric"):
             before, now = getattr(previous, field), getattr(meta, field)
             mismatched = (
                 {k: v for k, v in now.items() if before.get(k, v) != v}
@@ -257,7 +265,13 @@ def evaluate(
                 if callable(reseed):
                     reseed(seed + repeat)
                 for record in run_episodes(
-                    env_id, policy, todo, batch_size=batch_size, max_turns=max_turns, repeat=repeat
+                    env_id,
+                    policy,
+                    todo,
+                    batch_size=batch_size,
+                    max_turns=max_turns,
+                    repeat=repeat,
+                    rubric=spec,
                 ):
                     writer.append(record)
                     if on_episode is not None:

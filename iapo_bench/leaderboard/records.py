@@ -24,7 +24,10 @@ Summary columns:
 ``latency_mean_s``, ``latency_p95_s``
     wall time per episode (env steps plus the episode's share of batched policy calls);
 ``tokens``, ``cost``
-    total generated tokens and cost, where the policy reports them (empty otherwise).
+    total generated tokens and cost, where the policy reports them (empty otherwise);
+``reward_<component>`` (after the fixed columns)
+    mean of each rubric component over the episodes where it voted, one column per
+    component named in the run (``reward_exact_match``, ``reward_llm_judge.fallback``).
 """
 
 from __future__ import annotations
@@ -149,8 +152,11 @@ def summarize(records: Iterable[EpisodeRecord]) -> pd.DataFrame:
         for kind in ParseErrorKind:
             count = sum(errors.get(kind.value, 0) for errors in group["parse_errors"])
             row[f"parse_error_rate_{kind.value}"] = _rate(count, messages)
+        for name, values in pd.DataFrame(list(group["rewards"])).items():
+            row[f"reward_{name}"] = values.astype(float).mean()  # NaN where none voted
         rows.append(row)
-    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    components = sorted({key for row in rows for key in row} - set(SUMMARY_COLUMNS))
+    return pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, *components])
 
 
 class ResultsWriter:

@@ -1,17 +1,60 @@
-"""Rewards: outcome rewards and the rubric that combines them.
+"""Rewards: outcome rewards, tool-use process signals, the LLM judge and the rubric.
 
-See :mod:`iapo_bench.rewards.match` and :mod:`iapo_bench.rewards.rubric`.
+- :mod:`~iapo_bench.rewards.match`: exact match, relaxed accuracy, ANLS, multiple choice,
+  list F1, and the normalisation they share.
+- :mod:`~iapo_bench.rewards.process`: format validity, tool-call and success rates, parse
+  error counts, turns, the execution penalty, the right-tool signal.
+- :mod:`~iapo_bench.rewards.judge`: the LLM judge (an OpenAI-compatible endpoint or a local
+  transformers model), cached, with a flagged exact-match fallback.
+- :mod:`~iapo_bench.rewards.rubric`: :class:`Rubric`, named and weighted rewards, every
+  component reported; group rewards for GRPO.
+- :mod:`~iapo_bench.rewards.trl`: the exact-match family as TRL ``reward_funcs``.
 """
 
-from iapo_bench.rewards.match import exact_match, normalize_text, parse_number, relaxed_accuracy
-from iapo_bench.rewards.rubric import REWARDS, Reward, Rubric
+from iapo_bench.rewards.match import (
+    anls,
+    exact_match,
+    list_f1,
+    match_text,
+    multiple_choice,
+    normalize_text,
+    parse_date,
+    parse_number,
+    relaxed_accuracy,
+)
+from iapo_bench.rewards.process import (
+    execution_penalty,
+    format_valid,
+    parse_errors,
+    right_tool,
+    tool_call,
+    tool_success,
+    turns,
+)
+from iapo_bench.rewards.rubric import REWARDS, GroupReward, Reward, Rubric, shortest_correct
+from iapo_bench.rewards.trl import trl_reward
 
 __all__ = [
     "REWARDS",
+    "GroupReward",
     "Reward",
     "Rubric",
+    "anls",
     "exact_match",
+    "execution_penalty",
+    "format_valid",
+    "list_f1",
+    "match_text",
+    "multiple_choice",
     "normalize_text",
+    "parse_date",
+    "parse_errors",
     "parse_number",
     "relaxed_accuracy",
+    "right_tool",
+    "shortest_correct",
+    "tool_call",
+    "tool_success",
+    "trl_reward",
+    "turns",
 ]

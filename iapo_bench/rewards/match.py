@@ -1,25 +1,53 @@
 """Outcome rewards that compare the final answer with the reference.
 
-- :func:`normalize_text` / :func:`parse_number`: the normalisation both rewards share.
-- :func:`exact_match`: 1 when the normalised answer equals the reference (numbers by value).
+- :func:`normalize_text` / :func:`parse_number` / :func:`parse_date`: the normalisation the
+  rewards share (case, spaces, punctuation, articles; thousands separators, currency,
+  percent and units; date formats).
+- :func:`exact_match`: 1 when the normalised answer equals the reference (numbers by value,
+  dates by day).
 - :func:`relaxed_accuracy`: ChartQA's relaxed accuracy: numbers within 5% of the reference,
   anything else by exact match.
+- :func:`anls`: DocVQA's average normalised Levenshtein similarity (threshold 0.5).
+- :func:`multiple_choice`: the chosen option, by letter or by text.
+- :func:`list_f1`: F1 of the answer's items against the reference's, as sets.
 
-Each is a :data:`~iapo_bench.rewards.rubric.Reward`: ``(trajectory, task) -> float | None``.
-An episode without an answer (truncated) scores 0.
+Each is a :data:`~iapo_bench.rewards.rubric.Reward`: ``(trajectory, task) -> float | None``,
+built on a string-level twin (:func:`match_text`, :func:`anls_score`, ...) that the TRL
+adapter uses too. An episode without an answer (truncated) scores 0.
 """
 
 from __future__ import annotations
 
+import datetime
 import re
 import unicodedata
 
 from iapo_bench.core import AnswerType, Task, Trajectory
 
-__all__ = ["exact_match", "normalize_text", "parse_number", "relaxed_accuracy"]
+__all__ = [
+    "anls",
+    "anls_score",
+    "choice_score",
+    "exact_match",
+    "list_f1",
+    "list_f1_score",
+    "match_text",
+    "multiple_choice",
+    "normalize_text",
+    "parse_date",
+    "parse_number",
+    "relaxed_accuracy",
+    "relaxed_score",
+]
 
 _NUMBER = re.compile(r"\A[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\Z")
 _CURRENCY = "$€£¥"
+_UNITS = frozenset(
+    ("g", "kg", "mg", "lb", "lbs", "oz", "t", "km", "m", "cm", "mm", "mi", "ft", "in", "ml",
+     "l", "s", "ms", "min", "h", "hr", "hrs", "kwh", "w", "kw", "mph", "pt", "px", "usd",
+     "eur", "gbp", "°c", "°f")
+)  # fmt: skip
+_UNIT = re.compile(r"\A(?P<number>.*?\d)\s*(?P<unit>[^\d\s]+)\Z")
 
 
 def normalize_text(text: str) -> str:
@@ -37,17 +65,174 @@ def normalize_text(text: str) -> str:
 
 
 def parse_number(text: str) -> float | None:
-    """The number written in ``text``, forgiving thousands separators, currency and percent.
+    """The number in ``text``, forgiving separators, currency, percent and units ("450 g").
 
-    >>> parse_number("$1,234.50"), parse_number("12%"), parse_number("Peru")
-    (1234.5, 12.0, None)
+    Other trailing words ("3 apples") make it no number.
+
+    >>> parse_number("$1,234.50"), parse_number("12%"), parse_number("450 g"), parse_number("Peru")
+    (1234.5, 12.0, 450.0, None)
     """
     text = unicodedata.normalize("NFKC", text).strip().rstrip(".")
+    unit = _UNIT.match(text)
+    if unit and unit["unit"].casefold() in _UNITS:
+        text = unit["number"]
     text = text.strip(_CURRENCY).rstrip("%").strip().replace(",", "").replace(" ", "")
     if not _NUMBER.match(text):
         return None
     value = float(text)
     return value if value == value and abs(value) != float("inf") else None
+
+
+_MONTHS = {
+    month: number
+    for number, month in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+_ISO = re.compile(r"\A(\d{4})[-/.](\d{1,2})[-/.](\d{1,2})\Z")
+_DMY = re.compile(r"\A(\d{1,2})[-/.](\d{1,2})[-/.](\d{4})\Z")
+_TEXT_DATE = re.compile(
+    r"\A([a-z]{3})[a-z]*\.? (\d{1,2}),? (\d{4})\Z|\A(\d{1,2}) ([a-z]{3})[a-z]*\.? (\d{4})\Z"
+)
+
+
+def parse_date(text: str) -> datetime.date | None:
+    """The day written in ``text``: ISO, day/month/year (or with dots), or with a month name.
+
+    Numeric dates are read day first, as the documents print them; "03/04/2024" is 3 April.
+
+    >>> parse_date("2024-03-17"), parse_date("17.03.2024"), parse_date("Mar 17, 2024")
+    (datetime.date(2024, 3, 17), datetime.date(2024, 3, 17), datetime.date(2024, 3, 17))
+    """
+    text = unicodedata.normalize("NFKC", text).strip().casefold()
+    try:
+        if match := _ISO.match(text):
+            return datetime.date(int(match[1]), int(match[2]), int(match[3]))
+        if match := _DMY.match(text):
+            return datetime.date(int(match[3]), int(match[2]), int(match[1]))
+        if match := _TEXT_DATE.match(text):
+            month, day, year = (match[1], match[2], match[3]) if match[1] else (
+                match[5], match[4], match[6])  # fmt: skip
+            if month in _MONTHS:
+                return datetime.date(int(year), _MONTHS[month], int(day))
+    except ValueError:  # a 31st of February
+        return None
+    return None
+
+
+def match_text(predicted: str, reference: str, answer_type: AnswerType | str = "text") -> float:
+    """1.0 when ``predicted`` matches ``reference`` after normalisation, else 0.0.
+
+    Numbers compare by value ("1,234.50" equals "1234.5"), dates by day ("17/03/2024" equals
+    "2024-03-17"), everything else by normalised text.
+
+    >>> match_text("1,234.50", "1234.5", "number"), match_text("The Peru.", "peru")
+    (1.0, 1.0)
+    """
+    kind = AnswerType(answer_type)
+    if kind is AnswerType.NUMBER:
+        got, want = parse_number(predicted), parse_number(reference)
+        if got is not None and want is not None:
+            return float(got == want)
+    if kind is AnswerType.DATE:
+        got_day, want_day = parse_date(predicted), parse_date(reference)
+        if got_day is not None and want_day is not None:
+            return float(got_day == want_day)
+    return float(normalize_text(predicted) == normalize_text(reference))
+
+
+def relaxed_score(
+    predicted: str, reference: str, answer_type: AnswerType | str = "text", tolerance: float = 0.05
+) -> float:
+    """ChartQA's relaxed accuracy of one answer: numbers within ``tolerance`` of the reference.
+
+    >>> relaxed_score("104", "100"), relaxed_score("106", "100")
+    (1.0, 0.0)
+    """
+    want, got = parse_number(reference), parse_number(predicted)
+    if want is not None and got is not None:
+        if want == 0:
+            return float(got == 0)
+        return float(abs(got - want) / abs(want) <= tolerance)
+    return match_text(predicted, reference, answer_type)
+
+
+def _levenshtein(a: str, b: str) -> int:
+    previous = list(range(len(b) + 1))
+    for i, char_a in enumerate(a, start=1):
+        current = [i]
+        for j, char_b in enumerate(b, start=1):
+            current.append(
+                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (char_a != char_b))
+            )
+        previous = current
+    return previous[-1]
+
+
+def anls_score(predicted: str, references: str | list[str], threshold: float = 0.5) -> float:
+    """DocVQA's ANLS of one answer: 1 - normalised edit distance, 0 past ``threshold``.
+
+    Compares lower-cased, whitespace-collapsed strings and takes the best reference.
+
+    >>> anls_score("Lisbon", "Lisbon"), round(anls_score("Lisb0n", "Lisbon"), 3)
+    (1.0, 0.833)
+    >>> anls_score("Paris", "Lisbon")
+    0.0
+    """
+    refs = [references] if isinstance(references, str) else list(references)
+    got = " ".join(predicted.casefold().split())
+    best = 0.0
+    for reference in refs:
+        want = " ".join(reference.casefold().split())
+        if not got and not want:
+            return 1.0
+        distance = _levenshtein(got, want) / max(len(got), len(want))
+        best = max(best, 0.0 if distance >= threshold else 1.0 - distance)
+    return best
+
+
+_LETTER = re.compile(r"\A\(?([A-Za-z])[).:]?(?:\s|\Z)")
+
+
+def choice_score(predicted: str, reference: str, options: list[str] | None = None) -> float:
+    """1.0 when ``predicted`` picks the reference option: by its text, or by its letter.
+
+    With ``options`` ("A" is the first), "B", "(B)" and "B. Peru" all pick the second one.
+
+    >>> choice_score("(B) Peru", "Peru", ["Chile", "Peru"]), choice_score("Chile", "Peru")
+    (1.0, 0.0)
+    """
+    if match_text(predicted, reference):
+        return 1.0
+    letter = _LETTER.match(predicted.strip())
+    if options and letter:
+        index = ord(letter[1].upper()) - ord("A")
+        if 0 <= index < len(options):
+            return match_text(options[index], reference)
+    return 0.0
+
+
+def _items(text: str) -> set[str]:
+    parts = re.split(r"\s*(?:,|;|\band\b|\n)\s*", text)
+    return {normalize_text(p) for p in parts if normalize_text(p)}
+
+
+def list_f1_score(predicted: str, reference: str) -> float:
+    """F1 of the items of ``predicted`` against those of ``reference``, as sets.
+
+    Items are separated by commas, semicolons, "and" or new lines, and normalised.
+
+    >>> list_f1_score("Oslo, Riga", "Riga, Oslo and Turin")
+    0.8
+    """
+    got, want = _items(predicted), _items(reference)
+    if not got or not want:
+        return float(got == want)
+    common = len(got & want)
+    if not common:
+        return 0.0
+    precision, recall = common / len(got), common / len(want)
+    return 2 * precision * recall / (precision + recall)
 
 
 def _prediction(trajectory: Trajectory) -> str | None:
@@ -58,16 +243,11 @@ def _prediction(trajectory: Trajectory) -> str | None:
 def exact_match(trajectory: Trajectory, task: Task) -> float:
     """1.0 when the answer matches the reference after normalisation, else 0.0.
 
-    Number answers compare by value ("1,234.50" equals "1234.5"); others by normalised text.
+    Number answers compare by value ("1,234.50" equals "1234.5"), dates by day, others by
+    normalised text (:func:`match_text`).
     """
     predicted = _prediction(trajectory)
-    if predicted is None:
-        return 0.0
-    if task.answer_type is AnswerType.NUMBER:
-        got, want = parse_number(predicted), parse_number(task.answer)
-        if got is not None and want is not None:
-            return float(got == want)
-    return float(normalize_text(predicted) == normalize_text(task.answer))
+    return 0.0 if predicted is None else match_text(predicted, task.answer, task.answer_type)
 
 
 def relaxed_accuracy(trajectory: Trajectory, task: Task, tolerance: float = 0.05) -> float:
@@ -79,10 +259,31 @@ def relaxed_accuracy(trajectory: Trajectory, task: Task, tolerance: float = 0.05
     predicted = _prediction(trajectory)
     if predicted is None:
         return 0.0
-    want = parse_number(task.answer)
-    got = parse_number(predicted)
-    if want is not None and got is not None:
-        if want == 0:
-            return float(got == 0)
-        return float(abs(got - want) / abs(want) <= tolerance)
-    return exact_match(trajectory, task)
+    return relaxed_score(predicted, task.answer, task.answer_type, tolerance)
+
+
+def anls(trajectory: Trajectory, task: Task) -> float:
+    """ANLS against the reference and any alternatives in ``task.data["answers"]``."""
+    predicted = _prediction(trajectory)
+    if predicted is None:
+        return 0.0
+    return anls_score(predicted, [task.answer, *task.data.get("answers", ())])
+
+
+def multiple_choice(trajectory: Trajectory, task: Task) -> float | None:
+    """The chosen option against the reference; abstains on tasks that are not a choice.
+
+    Options, when the task lists them, are in ``task.data["options"]``.
+    """
+    if task.answer_type is not AnswerType.CHOICE:
+        return None
+    predicted = _prediction(trajectory)
+    if predicted is None:
+        return 0.0
+    return choice_score(predicted, task.answer, task.data.get("options"))
+
+
+def list_f1(trajectory: Trajectory, task: Task) -> float:
+    """F1 of the answer's items against the reference's (:func:`list_f1_score`)."""
+    predicted = _prediction(trajectory)
+    return 0.0 if predicted is None else list_f1_score(predicted, task.answer)

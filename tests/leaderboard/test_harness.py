@@ -39,7 +39,8 @@ def test_evaluate_writes_episodes_summary_and_metadata(tmp_path):
     lines = (tmp_path / "episodes.jsonl").read_text().splitlines()
     assert len(lines) == 12
     summary = pd.read_csv(tmp_path / "summary.csv")
-    assert list(summary.columns) == list(SUMMARY_COLUMNS)
+    components = ["reward_exact_match", "reward_relaxed_accuracy"]
+    assert list(summary.columns) == [*SUMMARY_COLUMNS, *components]
     assert set(summary["agent"]) == {"oracle", "random"}
     assert summary.set_index("agent").loc["oracle", "score"] == 1.0
     meta = json.loads((tmp_path / "metadata.json").read_text())
@@ -47,6 +48,20 @@ def test_evaluate_writes_episodes_summary_and_metadata(tmp_path):
     assert meta["rubric"][ENV] == "relaxed_accuracy:1,exact_match:0"
     assert meta["agents"] == ["oracle", "random"]
     assert "gymnasium" in meta["libraries"]
+
+
+def test_a_rubric_spec_scores_every_env_and_is_recorded(tmp_path):
+    rubric = "exact_match:1,format_valid:0.1,tool_success:0,right_tool:0"
+    evaluate([ENV], [make_agent("oracle")], tmp_path, limit=4, rubric=rubric).close()
+    summary = pd.read_csv(tmp_path / "summary.csv").iloc[0]
+    assert summary["score"] == pytest.approx(1.1)  # exact match + 0.1 for valid format
+    assert summary["reward_tool_success"] == 1.0 and summary["reward_right_tool"] == 1.0
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert meta["rubric"][ENV] == rubric
+    with pytest.raises(ValueError, match="rubric"):  # resuming under another rubric
+        evaluate([ENV], [make_agent("oracle")], tmp_path, limit=4, rubric="exact_match:1")
+    with pytest.raises(ValueError, match="unknown reward 'bleu'"):
+        evaluate([ENV], [make_agent("oracle")], tmp_path / "new", rubric="bleu:1")
 
 
 def test_an_interrupted_run_resumes_without_repeating_episodes(tmp_path):

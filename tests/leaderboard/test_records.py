@@ -29,9 +29,23 @@ def record(agent="a", task="t0", score=1.0, **overrides):
 
 def test_summary_has_the_documented_columns_in_order():
     summary = summarize([record(), record(task="t1", score=0.0)])
-    assert list(summary.columns) == list(SUMMARY_COLUMNS)
+    assert list(summary.columns) == [*SUMMARY_COLUMNS, "reward_exact_match"]
     for kind in ParseErrorKind:
         assert f"parse_error_rate_{kind.value}" in summary.columns
+
+
+def test_summary_reports_every_rubric_component_over_the_episodes_that_voted():
+    summary = summarize(
+        [
+            record(rewards={"exact_match": 1.0, "tool_success": None, "judge.fallback": 1.0}),
+            record(task="t1", rewards={"exact_match": 0.0, "tool_success": 0.5}),
+            record(agent="b", rewards={"exact_match": 1.0}),
+        ]
+    )
+    a, b = summary.iloc[0], summary.iloc[1]
+    assert a["reward_exact_match"] == 0.5 and a["reward_tool_success"] == 0.5
+    assert a["reward_judge.fallback"] == 1.0
+    assert b["reward_exact_match"] == 1.0 and math.isnan(b["reward_tool_success"])
 
 
 def test_summary_statistics():

@@ -11,6 +11,16 @@ from iapo_bench.core import (
     Turn,
 )
 from iapo_bench.rewards import exact_match, normalize_text, parse_number, relaxed_accuracy
+from iapo_bench.rewards.match import (
+    anls,
+    anls_score,
+    choice_score,
+    list_f1,
+    list_f1_score,
+    match_text,
+    multiple_choice,
+    parse_date,
+)
 from tests.rewards.cases import answered, make_task
 
 # --- normalize_text ----------------------------------------------------------------------------
@@ -213,3 +223,101 @@ def test_rewards_return_floats(reward):
     score = reward(answered("42"), make_task("42"))
     assert type(score) is float
     assert score == 1.0
+
+
+# --- units, dates, ANLS, choices, lists --------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("450 g", 450.0), ("1.5kg", 1.5), ("12 %", 12.0), ("3 km", 3.0), ("$20 USD", 20.0)],
+)
+def test_parse_number_forgives_units_of_measure(text, expected):
+    assert parse_number(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("predicted", "reference", "expected"),
+    [
+        ("2024-03-17", "17/03/2024", 1.0),
+        ("17.03.2024", "Mar 17, 2024", 1.0),
+        ("17 March 2024", "2024-03-17", 1.0),
+        ("2024-03-18", "17/03/2024", 0.0),
+        ("soon", "17/03/2024", 0.0),
+    ],
+)
+def test_dates_compare_by_day(predicted, reference, expected):
+    assert match_text(predicted, reference, AnswerType.DATE) == expected
+    assert exact_match(answered(predicted), make_task(reference, AnswerType.DATE)) == expected
+
+
+def test_parse_date_refuses_impossible_days():
+    assert parse_date("31/02/2024") is None
+    assert parse_date("2024-13-01") is None
+
+
+# DocVQA's ANLS: NL = edit distance / longer length; 1 - NL below the 0.5 threshold, else 0.
+@pytest.mark.parametrize(
+    ("predicted", "references", "expected"),
+    [
+        ("Lisbon", ["Lisbon"], 1.0),
+        ("LISBON ", ["lisbon"], 1.0),  # case and outer spaces do not count
+        ("Lisb0n", ["Lisbon"], 1 - 1 / 6),
+        ("abc", ["abd"], 1 - 1 / 3),
+        ("abcd", ["abxy"], 0.0),  # NL = 0.5 is not below the threshold
+        ("ab", ["cd"], 0.0),
+        ("Porto", ["Lisbon", "Oporto"], 1 - 1 / 6),  # the best reference counts
+        ("", [""], 1.0),
+    ],
+)
+def test_anls_follows_the_docvqa_definition(predicted, references, expected):
+    assert anls_score(predicted, references) == pytest.approx(expected)
+
+
+def test_anls_reward_reads_alternative_answers():
+    task = make_task("Lisbon", AnswerType.TEXT).model_copy(update={"data": {"answers": ["Lx"]}})
+    assert anls(answered("Lx"), task) == 1.0
+    assert anls(Trajectory(task_id="t"), task) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("predicted", "expected"),
+    [
+        ("Peru", 1.0),
+        ("B", 1.0),
+        ("(B)", 1.0),
+        ("B. Peru", 1.0),
+        ("b", 1.0),
+        ("A", 0.0),
+        ("Chile", 0.0),
+        ("E", 0.0),
+    ],
+)
+def test_multiple_choice_by_letter_or_text(predicted, expected):
+    assert choice_score(predicted, "Peru", ["Chile", "Peru", "Oman"]) == expected
+
+
+def test_multiple_choice_abstains_on_other_answer_types():
+    assert multiple_choice(answered("5"), make_task("5")) is None
+    choice = make_task("Peru", AnswerType.CHOICE).model_copy(
+        update={"data": {"options": ["Chile", "Peru"]}}
+    )
+    assert multiple_choice(answered("(B)"), choice) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("predicted", "reference", "expected"),
+    [
+        ("Oslo, Riga", "Riga, Oslo", 1.0),
+        ("Oslo; Riga and Turin", "Riga, Oslo, Turin", 1.0),
+        ("Oslo", "Oslo, Riga", 2 / 3),
+        ("Oslo, Riga", "Riga, Oslo and Turin", 0.8),
+        ("Paris", "Oslo", 0.0),
+        ("", "Oslo", 0.0),
+    ],
+)
+def test_list_f1_compares_items_as_sets(predicted, reference, expected):
+    assert list_f1_score(predicted, reference) == pytest.approx(expected)
+    assert list_f1(answered(predicted), make_task(reference, AnswerType.LIST)) == pytest.approx(
+        expected
+    )

@@ -12,9 +12,18 @@ def weights(rubric: Rubric) -> dict[str, float]:
 # --- parse -------------------------------------------------------------------------------------
 
 
-def test_registry_names_the_match_rewards():
-    expected = {"exact_match": exact_match, "relaxed_accuracy": relaxed_accuracy}
-    assert expected == REWARDS
+def test_registry_names_every_reward_family():
+    assert REWARDS["exact_match"] is exact_match
+    assert REWARDS["relaxed_accuracy"] is relaxed_accuracy
+    for name in ("anls", "multiple_choice", "list_f1", "format_valid", "tool_call",
+                 "tool_success", "parse_errors", "parse_error_malformed_json", "turns",
+                 "execution_penalty", "right_tool", "shortest_correct"):  # fmt: skip
+        assert name in REWARDS
+
+
+def test_unknown_reward_message_lists_the_judge_too():
+    with pytest.raises(ValueError, match="llm_judge"):
+        Rubric.parse("bleu")
 
 
 def test_parse_spec_round_trips():
@@ -163,3 +172,63 @@ def test_only_abstaining_rewards_total_zero():
 def test_code_rubric_spec_uses_given_names():
     rubric = Rubric({"length": (answer_length, 0.5), "exact_match": (exact_match, 1.0)})
     assert rubric.spec == "length:0.5,exact_match:1"
+
+
+# --- mappings, context and groups -------------------------------------------------------------
+
+
+def with_metric(trajectory: Trajectory, task: Task) -> dict[str, float | None]:
+    return {"value": exact_match(trajectory, task), "checked": 1.0}
+
+
+def test_a_mapping_reports_its_value_and_metrics_beside_it():
+    rubric = Rubric({"judge": (with_metric, 2.0)})
+    assert rubric.score(answered("100"), make_task("100")) == (
+        2.0,
+        {"judge.checked": 1.0, "judge": 1.0},
+    )
+
+
+def model_aware(trajectory: Trajectory, task: Task, policy=None) -> float:
+    return float(policy == "student")
+
+
+def takes_everything(trajectory: Trajectory, task: Task, **context) -> float:
+    return float(len(context))
+
+
+def test_rewards_get_the_context_their_signature_names():
+    rubric = Rubric(
+        {
+            "exact_match": (exact_match, 1.0),
+            "aware": (model_aware, 1.0),
+            "all": (takes_everything, 0.0),
+        }
+    )
+    total, components = rubric.score(
+        answered("100"), make_task("100"), policy="student", teacher="t"
+    )
+    assert components == {"exact_match": 1.0, "aware": 1.0, "all": 2.0}
+    assert total == 2.0
+
+
+def test_a_group_reward_sees_all_trajectories_of_a_prompt():
+    from iapo_bench.core import Answer, Turn
+
+    slow = Trajectory(
+        task_id="t",
+        turns=(
+            Turn(text="x", action=Answer(text="1")).model_copy(),
+            Turn(text="<answer>100</answer>", action=Answer(text="100")),
+        ),
+    )
+    group = [answered("100"), slow, answered("5")]
+    rubric = Rubric.parse("exact_match:1,shortest_correct:0.5")
+    results = rubric.score_group(group, make_task("100"))
+    assert [components["shortest_correct"] for _, components in results] == [1.0, 0.0, 0.0]
+    assert [total for total, _ in results] == [1.5, 1.0, 0.0]
+    # A group of one: the env's case.
+    assert rubric.score(answered("5"), make_task("100")) == (
+        0.0,
+        {"exact_match": 0.0, "shortest_correct": None},
+    )
