@@ -45,6 +45,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from iapo_bench.cache import cache_root
 from iapo_bench.core import AnswerType, Task, Trajectory
 from iapo_bench.rewards.match import match_text
 
@@ -480,16 +481,8 @@ class TransformersJudge:
 
 
 def default_cache_path() -> Path:
-    """``judge.sqlite3`` in the package's cache folder.
-
-    ``$IAPO_BENCH_CACHE``, else ``$XDG_CACHE_HOME/iapo_bench``, else ``~/.cache/iapo_bench``:
-    the rule of :func:`iapo_bench.tools.gallery.cache_root`, repeated here because rewards do
-    not import tools.
-    """
-    if os.environ.get("IAPO_BENCH_CACHE"):
-        return Path(os.environ["IAPO_BENCH_CACHE"]) / "judge.sqlite3"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "iapo_bench" / "judge.sqlite3"
+    """``judge.sqlite3`` in the package's cache folder (:func:`iapo_bench.cache.cache_root`)."""
+    return cache_root() / "judge.sqlite3"
 
 
 _COLUMNS = ("key", "judge", "template", "template_sha256", "input", "score", "raw", "created")

@@ -45,6 +45,8 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
+from iapo_bench.cache import cache_root
+
 __all__ = [
     "FEATURES_VERSION",
     "FEATURE_SIDE",
@@ -493,17 +495,6 @@ def build_gallery(source: GallerySource, size: int, seed: int) -> Gallery:
         images = [source.render(size, seed, i) for i in range(start, min(size, start + 64))]
         chunks.append(item_features(images))
     return Gallery(source, size, seed, items, np.concatenate(chunks))
-
-
-def cache_root() -> Path:
-    """Where galleries are cached.
-
-    ``$IAPO_BENCH_CACHE``, else ``$XDG_CACHE_HOME/iapo_bench``, else ``~/.cache/iapo_bench``.
-    """
-    if os.environ.get("IAPO_BENCH_CACHE"):
-        return Path(os.environ["IAPO_BENCH_CACHE"])
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "iapo_bench"
 
 
 def cache_dir(source: GallerySource, size: int, seed: int) -> Path:

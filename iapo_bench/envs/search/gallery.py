@@ -8,7 +8,7 @@ reads a stale cache. Importing this module registers :data:`GALLERY` under :data
 
 - :data:`GALLERY_SIZE`, :data:`GALLERY_SEED`: the gallery every v0 task searches.
 - :func:`build_gallery` / :func:`get_gallery`: that gallery (or another size or seed),
-  built now or from the disk cache (see :func:`iapo_bench.tools.gallery.cache_root`).
+  built now or from the disk cache (see :func:`iapo_bench.cache.cache_root`).
 - :func:`items_of`: metadata of a gallery without building its index (tasks use it).
 """
 
