@@ -1,0 +1,153 @@
+"""A policy that is a transformers vision-language model: Qwen2.5-VL first, any chat VLM next.
+
+:class:`TransformersVLMPolicy` renders each observation's chat (the env's ``info["messages"]``,
+with its images put into their placeholders by :mod:`iapo_bench.models.inputs`) with the
+processor's chat template, generates for the whole batch at once, and returns the new text.
+What the trainer needs is kept from the last call in :attr:`~TransformersVLMPolicy.last`:
+each episode's prompt token ids, the generated token ids and their log-probabilities under
+the sampling distribution.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from iapo_bench.baselines.base import Info, Observation
+from iapo_bench.models.inputs import encode
+
+__all__ = ["Generation", "TransformersVLMPolicy"]
+
+
+class Generation(BaseModel):
+    """One generated message and the token bookkeeping a trainer needs."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str = Field(description="The decoded message, special tokens removed.")
+    prompt_ids: tuple[int, ...] = Field(description="The prompt's token ids, padding removed.")
+    completion_ids: tuple[int, ...] = Field(
+        description="The generated token ids, up to and including the end-of-turn token."
+    )
+    logprobs: tuple[float, ...] = Field(
+        description="Log-probability of each generated token under the sampling distribution."
+    )
+
+
+class TransformersVLMPolicy:
+    """A local transformers VLM as a batched :class:`~iapo_bench.baselines.base.Policy`.
+
+    Args:
+        model: A ``*ForConditionalGeneration`` vision-language model.
+        processor: Its processor (image processor, tokenizer, chat template).
+        name: The name results show; defaults to the model's name or path.
+        max_new_tokens: Tokens generated per message at most.
+        temperature: Sampling temperature; 0 decodes greedily.
+        top_p: Nucleus sampling mass.
+        seed: Seeds sampling, call by call, so a run can be replayed.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        processor: Any,
+        *,
+        name: str | None = None,
+        max_new_tokens: int = 128,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        seed: int = 0,
+    ) -> None:
+        self.model = model
+        self.processor = processor
+        self.model_name = getattr(model, "name_or_path", "") or type(model).__name__
+        self.name = name or self.model_name
+        self.max_new_tokens = max_new_tokens
+        self.temperature = temperature
+        self.top_p = top_p
+        self.seed = seed
+        self.calls = 0
+        self.last: list[Generation] = []
+        """The generations of the last :meth:`act`, in order."""
+
+    @classmethod
+    def from_pretrained(cls, path: str, **options: Any) -> TransformersVLMPolicy:
+        """A policy from a local folder (or hub id) holding a model and its processor."""
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+
+        from iapo_bench.models.processor import ImageOnlyQwen2_5_VLProcessor
+
+        model = AutoModelForImageTextToText.from_pretrained(path).eval()
+        try:
+            processor = AutoProcessor.from_pretrained(path)
+        except (AttributeError, ValueError, OSError):  # no torchvision: the image-only one
+            processor = ImageOnlyQwen2_5_VLProcessor.from_pretrained(path)
+        return cls(model, processor, **options)
+
+    @property
+    def chat_template_hash(self) -> str:
+        """SHA-256 of the chat template, recorded with results."""
+        return hashlib.sha256((self.processor.chat_template or "").encode()).hexdigest()[:16]
+
+    def reseed(self, seed: int) -> None:
+        """Sample with ``seed`` from now on (the harness reseeds before each repeat)."""
+        self.seed, self.calls = seed, 0
+
+    def act(self, observations: Sequence[Observation], infos: Sequence[Info]) -> list[str]:
+        """One generated message per observation, generated as one batch."""
+        self.last = self.generate(observations, infos)
+        return [generation.text for generation in self.last]
+
+    def generate(
+        self, observations: Sequence[Observation], infos: Sequence[Info]
+    ) -> list[Generation]:
+        """Generate for a batch and keep the token ids and log-probs of each message."""
+        import torch
+
+        batch = encode(
+            self.processor,
+            [info["messages"] for info in infos],
+            [obs["images"] for obs in observations],
+        ).to(self.model.device)
+        sampling = self.temperature > 0
+        options: dict[str, Any] = {"do_sample": sampling}
+        if sampling:
+            options |= {"temperature": self.temperature, "top_p": self.top_p}
+            torch.manual_seed(self.seed * 1_000_003 + self.calls)
+        self.calls += 1
+        tokenizer = self.processor.tokenizer
+        with torch.no_grad():
+            out = self.model.generate(
+                **batch,
+                max_new_tokens=self.max_new_tokens,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=tokenizer.eos_token_id,
+                output_scores=True,
+                return_dict_in_generate=True,
+                **options,
+            )
+        width = batch["input_ids"].shape[1]
+        new = out.sequences[:, width:]
+        # Scores are the processed logits generation sampled from: their log-softmax gives
+        # each chosen token's log-probability under the sampling distribution.
+        steps = torch.stack(out.scores, dim=1).float().log_softmax(dim=-1)
+        chosen = steps.gather(-1, new.unsqueeze(-1)).squeeze(-1)
+        generations = []
+        for row in range(new.shape[0]):
+            ids = new[row].tolist()
+            end = (
+                ids.index(tokenizer.eos_token_id) + 1 if tokenizer.eos_token_id in ids else len(ids)
+            )
+            prompt = batch["input_ids"][row][batch["attention_mask"][row].bool()].tolist()
+            generations.append(
+                Generation(
+                    text=tokenizer.decode(ids[:end], skip_special_tokens=True),
+                    prompt_ids=tuple(prompt),
+                    completion_ids=tuple(ids[:end]),
+                    logprobs=tuple(chosen[row, :end].tolist()),
+                )
+            )
+        return generations
