@@ -101,6 +101,14 @@ class TransformersVLMPolicy:
         self.last = self.generate(observations, infos)
         return [generation.text for generation in self.last]
 
+    @property
+    def last_usage(self) -> list[dict[str, int]]:
+        """Prompt and generated token counts of the last :meth:`act`, for the harness."""
+        return [
+            {"prompt_tokens": len(g.prompt_ids), "completion_tokens": len(g.completion_ids)}
+            for g in self.last
+        ]
+
     def generate(
         self, observations: Sequence[Observation], infos: Sequence[Info]
     ) -> list[Generation]:

@@ -54,6 +54,7 @@ def record_episode(
     rewards: Mapping[str, float | None],
     latency_s: float,
     repeat: int = 0,
+    tokens: int | None = None,
 ) -> EpisodeRecord:
     """The record of one finished episode."""
     parse_errors: dict[str, int] = {}
@@ -77,8 +78,19 @@ def record_episode(
         parse_errors=parse_errors,
         truncated=trajectory.truncated,
         latency_s=latency_s,
+        tokens=tokens,
         messages=[t.text for t in trajectory.turns],
     )
+
+
+def _generated_tokens(usage: Any) -> int | None:
+    """Completion tokens of one entry of a policy's ``last_usage`` (a model or a dict)."""
+    value = (
+        usage.get("completion_tokens")
+        if isinstance(usage, Mapping)
+        else getattr(usage, "completion_tokens", None)
+    )
+    return None if value is None else int(value)
 
 
 def run_episodes(
@@ -94,7 +106,9 @@ def run_episodes(
     """Play each task once with ``policy``, ``batch_size`` episodes in flight; yields records.
 
     Each in-flight episode has its own env; the policy sees all live observations at once.
-    ``rubric`` (a spec string) replaces the env's default rubric.
+    ``rubric`` (a spec string) replaces the env's default rubric. A policy that reports
+    ``last_usage`` (one entry per observation of its last ``act``, with
+    ``completion_tokens``) has its generated tokens summed into each episode's record.
     """
     family = family_for_env_id(env_id)
     envs = [
@@ -106,6 +120,7 @@ def run_episodes(
             batch = task_ids[start : start + len(envs)]
             live: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
             elapsed = [0.0] * len(batch)
+            tokens: list[int | None] = [None] * len(batch)
             for i, task in enumerate(batch):
                 began = time.perf_counter()
                 live[i] = envs[i].reset(options={"task_id": task})
@@ -120,6 +135,12 @@ def run_episodes(
                         f"policy {policy.name!r} returned {len(actions)} actions for "
                         f"{len(order)} observations"
                     )
+                usage = getattr(policy, "last_usage", None)
+                if usage is not None and len(usage) == len(order):
+                    for i, entry in zip(order, usage, strict=True):
+                        count = _generated_tokens(entry)
+                        if count is not None:
+                            tokens[i] = (tokens[i] or 0) + count
                 for i, action in zip(order, actions, strict=True):
                     began = time.perf_counter()
                     obs, reward, terminated, truncated, info = envs[i].step(action)
@@ -135,6 +156,7 @@ def run_episodes(
                             info["rewards"],
                             elapsed[i],
                             repeat,
+                            tokens[i],
                         )
                     else:
                         live[i] = (obs, info)

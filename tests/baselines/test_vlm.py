@@ -88,3 +88,5 @@ def test_the_harness_runs_the_policy_like_any_other(tiny):
     records = list(run_episodes("ToolUse-Chart-v0", policy, ids, max_turns=2))
     assert [r.task_id for r in records] == ids
     assert all(r.agent == "tiny-random" and r.turns in (1, 2) for r in records)
+    # Generated tokens are counted into each record, at most 8 a message.
+    assert all(r.turns <= r.tokens <= 8 * r.turns for r in records)
