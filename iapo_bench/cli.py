@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from iapo_bench.baselines.scripted import AGENTS, make_agent
+from iapo_bench.baselines.scripted import AGENTS, MODEL_AGENTS, make_agent
 from iapo_bench.chat import render_transcript
 from iapo_bench.envs import env_ids, family_for_env_id
 from iapo_bench.envs.family import load_task, split_seed
@@ -52,9 +52,10 @@ def _check_env_ids(values: list[str] | None) -> list[str]:
 
 def _check_agents(values: list[str] | None) -> list[str]:
     chosen = values or list(AGENTS)
+    known = [*AGENTS, *MODEL_AGENTS]
     for value in chosen:
-        if value not in AGENTS:
-            raise typer.BadParameter(f"unknown agent {value!r}; known: {', '.join(AGENTS)}")
+        if value not in known:
+            raise typer.BadParameter(f"unknown agent {value!r}; known: {', '.join(known)}")
     return chosen
 
 
@@ -79,7 +80,11 @@ def run(
     agent: Annotated[
         list[str] | None,
         typer.Option(
-            "--agent", "-a", help="Agent to evaluate (repeatable); default: all scripted."
+            "--agent",
+            "--policy",
+            "-a",
+            help="Agent to evaluate (repeatable): a scripted one, or tiny-vlm (the warm-started "
+            "tiny VLM, needs the [train] extra); default: all scripted.",
         ),
     ] = None,
     split: Annotated[
@@ -120,7 +125,11 @@ def run(
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         output_dir = Path("iapo-results") / f"run-{stamp}"
     console.print(f"Results folder: [bold]{output_dir}[/bold] (run again with -o to resume)")
-    policies = [make_agent(name, seed=seed) for name in agent_list]
+    try:
+        policies = [make_agent(name, seed=seed) for name in agent_list]
+    except ValueError as error:
+        console.print(f"[red]error:[/red] {error}")
+        raise typer.Exit(code=2) from None
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -1,16 +1,18 @@
 """Policies: the :class:`Policy` contract and the scripted baselines.
 
-Model policies: the transformers VLM (:mod:`~iapo_bench.baselines.vlm`); the
-OpenAI-compatible endpoint and the warm-started tiny VLM join here.
+Model policies: a transformers VLM (:mod:`~iapo_bench.baselines.vlm`, the warm-started tiny
+VLM among them) and any OpenAI-compatible endpoint (:mod:`~iapo_bench.baselines.endpoint`).
 """
 
 from iapo_bench.baselines.base import Policy
+from iapo_bench.baselines.endpoint import EndpointPolicy, Usage
 from iapo_bench.baselines.heuristic import HeuristicAgent
 from iapo_bench.baselines.scripted import AGENTS, NoToolAgent, OracleAgent, RandomAgent, make_agent
 from iapo_bench.baselines.vlm import Generation, TransformersVLMPolicy
 
 __all__ = [
     "AGENTS",
+    "EndpointPolicy",
     "Generation",
     "HeuristicAgent",
     "NoToolAgent",
@@ -18,5 +20,6 @@ __all__ = [
     "Policy",
     "RandomAgent",
     "TransformersVLMPolicy",
+    "Usage",
     "make_agent",
 ]

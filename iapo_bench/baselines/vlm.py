@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -19,7 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from iapo_bench.baselines.base import Info, Observation
 from iapo_bench.models.inputs import encode
 
-__all__ = ["Generation", "TransformersVLMPolicy"]
+__all__ = ["TINY_VLM_PATH", "Generation", "TransformersVLMPolicy", "tiny_vlm_policy"]
+
+
+TINY_VLM_PATH = Path(__file__).resolve().parents[1] / "models" / "assets" / "tiny-vlm"
+"""The warm-started tiny VLM shipped with the package (``scripts/warm_start_tiny_vlm.py``)."""
 
 
 class Generation(BaseModel):
@@ -77,13 +82,17 @@ class TransformersVLMPolicy:
     def from_pretrained(cls, path: str, **options: Any) -> TransformersVLMPolicy:
         """A policy from a local folder (or hub id) holding a model and its processor."""
         from transformers import AutoModelForImageTextToText, AutoProcessor
+        from transformers.processing_utils import ProcessorMixin
 
         from iapo_bench.models.processor import ImageOnlyQwen2_5_VLProcessor
 
         model = AutoModelForImageTextToText.from_pretrained(path).eval()
         try:
             processor = AutoProcessor.from_pretrained(path)
-        except (AttributeError, ValueError, OSError):  # no torchvision: the image-only one
+        except (AttributeError, ValueError, OSError):  # wants a video processor: no torchvision
+            processor = None
+        # Without torchvision AutoProcessor may also fall back to the bare tokenizer.
+        if not isinstance(processor, ProcessorMixin):
             processor = ImageOnlyQwen2_5_VLProcessor.from_pretrained(path)
         return cls(model, processor, **options)
 
@@ -159,3 +168,21 @@ class TransformersVLMPolicy:
                 )
             )
         return generations
+
+
+def tiny_vlm_policy(seed: int = 0) -> TransformersVLMPolicy:
+    """The embedded default model: the warm-started tiny VLM, greedy, loaded offline.
+
+    Raises ``ValueError`` when torch and transformers (the ``[train]`` extra) are missing.
+    """
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        raise ValueError(
+            "the tiny-vlm policy needs torch and transformers: pip install torch==2.13.0, "
+            'then pip install "iapo-bench[train]"'
+        ) from None
+    return TransformersVLMPolicy.from_pretrained(
+        str(TINY_VLM_PATH), name="tiny-vlm", max_new_tokens=96, seed=seed
+    )

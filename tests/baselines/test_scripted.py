@@ -33,7 +33,7 @@ def test_agents_are_policies():
 
 def test_unknown_agent_is_a_clear_error():
     with pytest.raises(
-        ValueError, match="unknown agent 'gpt'; known: oracle, heuristic, no-tool, random"
+        ValueError, match="unknown agent 'gpt'; known: oracle, heuristic, no-tool, random, tiny-vlm"
     ):
         make_agent("gpt")
 

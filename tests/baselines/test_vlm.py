@@ -90,3 +90,16 @@ def test_the_harness_runs_the_policy_like_any_other(tiny):
     assert all(r.agent == "tiny-random" and r.turns in (1, 2) for r in records)
     # Generated tokens are counted into each record, at most 8 a message.
     assert all(r.turns <= r.tokens <= 8 * r.turns for r in records)
+
+
+def test_the_shipped_tiny_vlm_loads_offline_and_acts(monkeypatch):
+    from iapo_bench.baselines import make_agent
+    from iapo_bench.baselines.vlm import TINY_VLM_PATH
+
+    assert (TINY_VLM_PATH / "model.safetensors").stat().st_size < 20e6
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    policy = make_agent("tiny-vlm")
+    assert policy.name == "tiny-vlm" and policy.model_name.endswith("tiny-vlm")
+    obs, infos = observations(2)
+    messages = policy.act(obs, infos)
+    assert len(messages) == 2 and all(isinstance(m, str) for m in messages)

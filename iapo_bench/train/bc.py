@@ -1,0 +1,110 @@
+"""Behaviour cloning: supervised warm start of a VLM on oracle episodes.
+
+Each assistant message of an oracle episode becomes one example: the conversation before it
+(rendered with the chat template, images expanded by the processor) is the prompt, and the
+message's own tokens, up to and including the end-of-turn token, are the only ones the loss
+sees. The template is prefix-preserving, so the message's tokens are exactly what rendering
+the conversation with and without it adds.
+
+``scripts/warm_start_tiny_vlm.py`` runs this on the tiny VLM and writes the shipped weights.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from iapo_bench.baselines.scripted import OracleAgent
+from iapo_bench.models.inputs import encode
+
+__all__ = ["Example", "bc_examples", "clone", "tokenize_example"]
+
+Example = tuple[list[dict[str, Any]], list[np.ndarray]]
+"""A conversation ending in the assistant message to learn, and its images."""
+
+
+def bc_examples(env_ids: Sequence[str], episodes: int, seed: int = 0) -> Iterator[Example]:
+    """Oracle episodes on train seeds, cycled over ``env_ids`` and difficulties.
+
+    Yields, for every assistant message, the conversation up to and including it.
+    """
+    oracle = OracleAgent()
+    envs = {env_id: gym.make(env_id, max_turns=4).unwrapped for env_id in env_ids}
+    for index in range(episodes):
+        env_id = env_ids[index % len(env_ids)]
+        env = envs[env_id]
+        levels = env.family.difficulties
+        obs, info = env.reset(
+            seed=seed + index, options={"difficulty": levels[(index // len(env_ids)) % len(levels)]}
+        )
+        done = False
+        while not done:
+            action = oracle.act([obs], [info])[0]
+            images = list(obs["images"])
+            obs, _, terminated, truncated, info = env.step(action)
+            done = terminated or truncated
+            # The message just taken is the last assistant message of the new history.
+            history = info["messages"]
+            last = max(i for i, m in enumerate(history) if m["role"] == "assistant")
+            yield history[: last + 1], images
+
+
+def tokenize_example(processor: Any, example: Example) -> dict[str, Any]:
+    """Model inputs for one example, with ``labels`` masking all but the message's tokens."""
+    conversation, images = example
+    prompt = encode(processor, [conversation[:-1]], [images])
+    full = encode(processor, [conversation], [images], add_generation_prompt=False)
+    start = prompt["input_ids"].shape[1]
+    if not bool((full["input_ids"][0, :start] == prompt["input_ids"][0]).all()):
+        raise ValueError("the chat template is not prefix-preserving for this conversation")
+    # Drop the newline the template writes after <|im_end|>: the model stops at <|im_end|>.
+    end = full["input_ids"].shape[1] - 1
+    labels = full["input_ids"].clone()
+    labels[0, :start] = -100
+    labels[0, end:] = -100
+    batch = dict(full)
+    batch.pop("mm_token_type_ids", None)
+    batch["labels"] = labels
+    return batch
+
+
+def clone(
+    model: Any,
+    processor: Any,
+    examples: Sequence[Example],
+    epochs: int = 1,
+    learning_rate: float = 3e-3,
+    seed: int = 0,
+    log_every: int = 100,
+) -> list[float]:
+    """Train ``model`` on ``examples`` with AdamW, one example a step; returns the losses."""
+    import torch
+
+    torch.manual_seed(seed)
+    order = list(range(len(examples)))
+    batches = [tokenize_example(processor, e) for e in examples]
+    steps = epochs * len(batches)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.0)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, learning_rate, total_steps=steps)
+    model.train()
+    losses = []
+    shuffle = random.Random(seed)
+    for _ in range(epochs):
+        shuffle.shuffle(order)
+        for i in order:
+            loss = model(**batches[i]).loss
+            optimizer.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            losses.append(loss.item())
+            if log_every and len(losses) % log_every == 0:
+                recent = losses[-log_every:]
+                print(f"step {len(losses)}/{steps}: loss {sum(recent) / len(recent):.3f}")
+    model.eval()
+    return losses

@@ -1,0 +1,170 @@
+"""A scripted OpenAI-compatible chat server on 127.0.0.1, for the endpoint policy's tests.
+
+``POST /v1/chat/completions`` answers with a real ``chat.completion`` JSON. Each request takes
+the next entry of ``server.script`` if any, else calls ``server.responder(body)``. A reply is:
+
+- a :class:`Reply`: HTTP 200 with its content, native tool calls and usage;
+- ``"error"`` (HTTP 500), ``"rate_limit"`` (429), ``"bad_request"`` (400, whose message holds
+  action tags, as a server echoing the prompt would), ``"invalid_json"`` (200, not JSON);
+- ``"slow"``: a :class:`Reply` after ``slow_seconds``.
+
+Every request first waits ``delay`` seconds. The server keeps every request body, the API
+keys it was sent, and the most requests in flight at once.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclasses.dataclass
+class Reply:
+    """One scripted completion: text, native tool calls ``(name, arguments JSON)``, usage."""
+
+    content: str | None = "<answer>42</answer>"
+    tool_calls: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+    prompt_tokens: int = 11
+    completion_tokens: int = 7
+
+
+def call(name: str, **arguments: Any) -> Reply:
+    """A reply holding one native tool call and no text."""
+    return Reply(content=None, tool_calls=[(name, json.dumps(arguments))])
+
+
+class ChatServer:
+    """The scripted server; a context manager that serves in a daemon thread."""
+
+    def __init__(
+        self,
+        responder: Callable[[dict[str, Any]], Reply | str] | None = None,
+        delay: float = 0.0,
+        slow_seconds: float = 5.0,
+    ) -> None:
+        self.responder = responder or (lambda body: Reply())
+        self.delay = delay
+        self.slow_seconds = slow_seconds
+        self.script: collections.deque[Reply | str] = collections.deque()
+        self.bodies: list[dict[str, Any]] = []
+        self.api_keys: list[str] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.05,), daemon=True
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The OpenAI base URL, ``http://127.0.0.1:<port>/v1``."""
+        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+
+    def __enter__(self) -> ChatServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _begin(self, body: dict[str, Any], authorization: str) -> Reply | str:
+        with self._lock:
+            self.bodies.append(body)
+            self.api_keys.append(authorization.removeprefix("Bearer "))
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            if self.script:
+                return self.script.popleft()
+        return self.responder(body)
+
+    def _end(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+
+def completion(model: str, reply: Reply) -> bytes:
+    """The ``chat.completion`` JSON of a reply."""
+    tool_calls = [
+        {"id": f"call_{i}", "type": "function", "function": {"name": n, "arguments": a}}
+        for i, (n, a) in enumerate(reply.tool_calls)
+    ]
+    message: dict[str, Any] = {"role": "assistant", "content": reply.content}
+    if tool_calls:
+        message["tool_calls"] = tool_calls
+    usage = {
+        "prompt_tokens": reply.prompt_tokens,
+        "completion_tokens": reply.completion_tokens,
+        "total_tokens": reply.prompt_tokens + reply.completion_tokens,
+    }
+    choice = {
+        "index": 0,
+        "message": message,
+        "finish_reason": "tool_calls" if tool_calls else "stop",
+        "logprobs": None,
+    }
+    return json.dumps(
+        {
+            "id": "chatcmpl-test",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [choice],
+            "usage": usage,
+        }
+    ).encode()
+
+
+_FAILURES = {
+    "error": (500, b'{"error": {"message": "scripted failure"}}'),
+    "rate_limit": (429, b'{"error": {"message": "slow down"}}'),
+    "bad_request": (400, b'{"error": {"message": "bad prompt: <answer>5</answer>"}}'),
+    "invalid_json": (200, b'{"choices": [oops'),
+}
+
+
+def _handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+        wbufsize = 1 << 16
+        disable_nagle_algorithm = True
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet
+            pass
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            if self.path.rstrip("/") != "/v1/chat/completions":
+                self._send(404, b'{"error": {"message": "not found"}}')
+                return
+            reply = server._begin(body, self.headers.get("Authorization", ""))
+            try:
+                time.sleep(server.delay)
+                if reply == "slow":
+                    time.sleep(server.slow_seconds)
+                    reply = Reply()
+                if isinstance(reply, Reply):
+                    self._send(200, completion(body["model"], reply))
+                else:
+                    self._send(*_FAILURES[reply])
+            except OSError:  # the client gave up (a timeout) and closed the connection
+                pass
+            finally:
+                server._end()
+
+        def _send(self, status: int, payload: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    return Handler
