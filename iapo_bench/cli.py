@@ -18,6 +18,7 @@ import gymnasium as gym
 import typer
 from PIL import Image
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -128,7 +129,7 @@ def run(
     try:
         policies = [make_agent(name, seed=seed) for name in agent_list]
     except ValueError as error:
-        console.print(f"[red]error:[/red] {error}")
+        console.print(f"[red]error:[/red] {escape(str(error))}")
         raise typer.Exit(code=2) from None
     with Progress(
         TextColumn("{task.description}"),
@@ -164,7 +165,7 @@ def run(
                 on_episode=on_episode,
             )
         except ValueError as error:
-            console.print(f"[red]error:[/red] {error}")
+            console.print(f"[red]error:[/red] {escape(str(error))}")
             raise typer.Exit(code=2) from None
     summary = writer.summary  # written by evaluate
     writer.close()

@@ -88,3 +88,15 @@ def test_console_script_entry_point_runs():
         [sys.executable, "-m", "iapo_bench.cli", "envs"], capture_output=True, text=True, check=True
     )
     assert "ToolUse-Chart-v0" in out.stdout
+
+
+def test_a_model_agent_that_cannot_load_is_a_clear_error(monkeypatch, tmp_path):
+    import iapo_bench.baselines.scripted as scripted
+
+    def missing(seed):
+        raise ValueError('the tiny-vlm policy needs torch: pip install "iapo-bench[train]"')
+
+    monkeypatch.setitem(scripted.MODEL_AGENTS, "tiny-vlm", missing)
+    result = runner.invoke(app, ["run", "--policy", "tiny-vlm", "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert 'pip install "iapo-bench[train]"' in result.output  # not eaten as rich markup
