@@ -29,13 +29,14 @@ import re
 import threading
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
+from iapo_bench.aio import LoopThread, stop_loop
 from iapo_bench.core import ToolCall
 from iapo_bench.tools.parser import format_tool_call
 
@@ -294,47 +295,6 @@ class UsageTotals(BaseModel):
 # -- the policy -------------------------------------------------------------------------------
 
 
-class _LoopThread:
-    """An event loop of its own in a daemon thread, for synchronous callers.
-
-    It keeps the client's connections open from one call to the next, and works whether or
-    not the caller has an event loop running. (The same pattern as the LLM judge's.)
-    """
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        threading.Thread(target=_serve, args=(self.loop,), daemon=True).start()
-
-    def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
-        """Run ``coroutine`` on the loop and wait for its result."""
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:  # no loop running here: fine
-            running = None
-        if running is self.loop:  # it would wait for itself forever
-            coroutine.close()
-            raise RuntimeError("called from the policy's own event loop; await aact() instead")
-        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
-        try:
-            return future.result()
-        except BaseException:  # Ctrl-C included: stop the requests still in flight
-            future.cancel()
-            raise
-
-
-def _serve(loop: asyncio.AbstractEventLoop) -> None:
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_forever()
-    finally:
-        loop.close()
-
-
-def _stop(loop: asyncio.AbstractEventLoop) -> None:
-    with contextlib.suppress(RuntimeError):  # already closed
-        loop.call_soon_threadsafe(loop.stop)
-
-
 class EndpointPolicy:
     """A model behind an OpenAI-compatible ``/v1/chat/completions`` endpoint, as a policy.
 
@@ -441,7 +401,7 @@ class EndpointPolicy:
         self._semaphores: weakref.WeakKeyDictionary[Any, asyncio.Semaphore] = (
             weakref.WeakKeyDictionary()
         )
-        self._runner: _LoopThread | None = None
+        self._runner: LoopThread | None = None
         self._lock = threading.Lock()
         self._random = random.Random()
 
@@ -598,12 +558,12 @@ class EndpointPolicy:
             self._semaphores[loop] = asyncio.Semaphore(self.concurrency)
         return self._semaphores[loop]
 
-    def _own_loop(self) -> _LoopThread:
+    def _own_loop(self) -> LoopThread:
         with self._lock:
             if self._runner is None:
-                self._runner = _LoopThread()
+                self._runner = LoopThread()
                 # A policy dropped without close() still ends its thread.
-                weakref.finalize(self, _stop, self._runner.loop)
+                weakref.finalize(self, stop_loop, self._runner.loop)
             return self._runner
 
     async def aclose(self) -> None:
@@ -619,7 +579,7 @@ class EndpointPolicy:
         if runner is not None:
             with contextlib.suppress(Exception):  # best effort: the loop is going
                 runner.run(self.aclose())
-            _stop(runner.loop)
+            stop_loop(runner.loop)
 
     def __enter__(self) -> EndpointPolicy:
         return self

@@ -45,6 +45,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from iapo_bench.aio import start_loop, stop_loop
 from iapo_bench.cache import cache_root
 from iapo_bench.core import AnswerType, Task, Trajectory
 from iapo_bench.rewards.match import match_text
@@ -767,10 +768,9 @@ class LLMJudge:
     def _own_loop(self) -> asyncio.AbstractEventLoop:
         with self._loop_lock:
             if self._loop is None:
-                self._loop = asyncio.new_event_loop()
-                threading.Thread(target=_serve, args=(self._loop,), daemon=True).start()
+                self._loop = start_loop()
                 # A judge dropped without close() still ends its thread.
-                weakref.finalize(self, _stop, self._loop)
+                weakref.finalize(self, stop_loop, self._loop)
             return self._loop
 
     # -- as a reward -------------------------------------------------------------------------
@@ -817,7 +817,7 @@ class LLMJudge:
             if aclose is not None:
                 with contextlib.suppress(Exception):  # best effort: the loop is going
                     asyncio.run_coroutine_threadsafe(aclose(), loop).result(timeout=10)
-            _stop(loop)
+            stop_loop(loop)
         if self.cache is not None:
             self.cache.close()
 
@@ -835,20 +835,6 @@ class LLMJudge:
 
     def __repr__(self) -> str:
         return f"LLMJudge({self.backend!r}, template={self.template.name!r})"
-
-
-def _serve(loop: asyncio.AbstractEventLoop) -> None:
-    """Run a judge's own event loop in its thread until stopped, then close it."""
-    asyncio.set_event_loop(loop)
-    try:
-        loop.run_forever()
-    finally:
-        loop.close()
-
-
-def _stop(loop: asyncio.AbstractEventLoop) -> None:
-    with contextlib.suppress(RuntimeError):  # already closed
-        loop.call_soon_threadsafe(loop.stop)
 
 
 class _GroupedJudge:

@@ -1,0 +1,72 @@
+"""A private event loop in a daemon thread, for synchronous callers of asyncio clients.
+
+The LLM judge and the endpoint policy talk to servers through asyncio clients but are
+called synchronously (by the rubric, by the harness), sometimes from code that already runs
+an event loop. Each keeps one :class:`LoopThread`: its connections stay open between calls,
+and a call works whether or not the caller has a loop of its own. Beside
+:mod:`iapo_bench.core`, so rewards and baselines share it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+__all__ = ["LoopThread", "start_loop", "stop_loop"]
+
+_T = TypeVar("_T")
+
+
+def _serve(loop: asyncio.AbstractEventLoop) -> None:
+    asyncio.set_event_loop(loop)
+    try:
+        loop.run_forever()
+    finally:
+        loop.close()
+
+
+def start_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop, running in a daemon thread until :func:`stop_loop`."""
+    loop = asyncio.new_event_loop()
+    threading.Thread(target=_serve, args=(loop,), daemon=True).start()
+    return loop
+
+
+def stop_loop(loop: asyncio.AbstractEventLoop) -> None:
+    """Stop a loop from :func:`start_loop`; its thread then closes it. Safe to repeat."""
+    with contextlib.suppress(RuntimeError):  # already closed
+        loop.call_soon_threadsafe(loop.stop)
+
+
+class LoopThread:
+    """An event loop of its own in a daemon thread; :meth:`run` waits for a coroutine on it.
+
+    >>> async def two():
+    ...     return 2
+    >>> runner = LoopThread()
+    >>> runner.run(two())
+    2
+    >>> stop_loop(runner.loop)
+    """
+
+    def __init__(self) -> None:
+        self.loop = start_loop()
+
+    def run(self, coroutine: Coroutine[Any, Any, _T]) -> _T:
+        """Run ``coroutine`` on the loop and wait for its result."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:  # no loop running here: fine
+            running = None
+        if running is self.loop:  # it would wait for itself forever
+            coroutine.close()
+            raise RuntimeError("called from the object's own event loop; await it instead")
+        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        try:
+            return future.result()
+        except BaseException:  # Ctrl-C included: stop the requests still in flight
+            future.cancel()
+            raise
