@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, MutableMapping
 from typing import Any, TypeVar
 
-__all__ = ["LoopThread", "start_loop", "stop_loop"]
+__all__ = ["LoopThread", "openai_client", "start_loop", "stop_loop"]
 
 _T = TypeVar("_T")
 
@@ -70,3 +71,25 @@ class LoopThread:
         except BaseException:  # Ctrl-C included: stop the requests still in flight
             future.cancel()
             raise
+
+
+def openai_client(
+    clients: MutableMapping[Any, Any], base_url: str | None, api_key_env: str, timeout: float
+) -> Any:
+    """The ``openai.AsyncOpenAI`` client of the running loop, kept in ``clients`` by loop.
+
+    An async client belongs to the loop it first ran on, so each loop gets its own. The key
+    is read from the variable ``api_key_env`` names ("EMPTY" when unset, as vLLM expects),
+    and the client never retries: callers retry with their own backoff and accounting.
+    """
+    import openai  # the [judge] extra
+
+    loop = asyncio.get_running_loop()
+    if loop not in clients:
+        clients[loop] = openai.AsyncOpenAI(
+            base_url=base_url,
+            api_key=os.environ.get(api_key_env) or "EMPTY",
+            timeout=timeout,
+            max_retries=0,
+        )
+    return clients[loop]

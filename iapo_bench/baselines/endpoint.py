@@ -23,7 +23,6 @@ import contextlib
 import io
 import json
 import logging
-import os
 import random
 import re
 import threading
@@ -36,7 +35,7 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from iapo_bench.aio import LoopThread, stop_loop
+from iapo_bench.aio import LoopThread, openai_client, stop_loop
 from iapo_bench.core import ToolCall
 from iapo_bench.tools.parser import format_tool_call
 
@@ -540,17 +539,7 @@ class EndpointPolicy:
     # -- event loops and clients --------------------------------------------------------------
 
     def _client(self) -> Any:
-        import openai
-
-        loop = asyncio.get_running_loop()
-        if loop not in self._clients:
-            self._clients[loop] = openai.AsyncOpenAI(
-                base_url=self.base_url,
-                api_key=os.environ.get(self.api_key_env) or "EMPTY",
-                timeout=self.timeout,
-                max_retries=0,  # the policy retries, with its own backoff and accounting
-            )
-        return self._clients[loop]
+        return openai_client(self._clients, self.base_url, self.api_key_env, self.timeout)
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()

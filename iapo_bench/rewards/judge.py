@@ -45,7 +45,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from iapo_bench.aio import start_loop, stop_loop
+from iapo_bench.aio import openai_client, start_loop, stop_loop
 from iapo_bench.cache import cache_root
 from iapo_bench.core import AnswerType, Task, Trajectory
 from iapo_bench.rewards.match import match_text
@@ -287,17 +287,7 @@ class OpenAIJudge:
         self._clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
     def _client(self) -> Any:
-        import openai
-
-        loop = asyncio.get_running_loop()
-        if loop not in self._clients:
-            self._clients[loop] = openai.AsyncOpenAI(
-                base_url=self.base_url,
-                api_key=os.environ.get(self.api_key_env) or "EMPTY",
-                timeout=self.timeout,
-                max_retries=0,  # LLMJudge retries, with its own backoff and accounting
-            )
-        return self._clients[loop]
+        return openai_client(self._clients, self.base_url, self.api_key_env, self.timeout)
 
     async def complete(self, prompts: Sequence[str], template: JudgeTemplate) -> list[JudgeReply]:
         """One chat completion per prompt (temperature 0), run concurrently."""
