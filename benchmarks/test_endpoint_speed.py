@@ -9,7 +9,7 @@
   the PNG encoding and message conversion, which ``act`` runs in worker threads, each
   request sent as soon as it is built.
 
-The server is the tests' scripted one (``tests/baselines/chat_server.py``).
+The server is the tests' scripted one (``tests/chat_server.py``).
 """
 
 import importlib.util
@@ -35,7 +35,7 @@ ROUNDS = 5
 
 def _server_module():
     # benchmarks/ is not a package beside tests/: load the helper by its path.
-    path = Path(__file__).resolve().parents[1] / "tests" / "baselines" / "chat_server.py"
+    path = Path(__file__).resolve().parents[1] / "tests" / "chat_server.py"
     spec = importlib.util.spec_from_file_location("endpoint_chat_server", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # its dataclass looks itself up there

@@ -27,7 +27,7 @@ from iapo_bench.core import Answer, ParseErrorKind, ToolCall
 from iapo_bench.leaderboard import run_episodes, task_ids_for
 from iapo_bench.tools.image import zoom
 from iapo_bench.tools.parser import parse_action
-from tests.baselines.chat_server import ChatServer, Reply, call
+from tests.chat_server import ChatServer, Reply, call
 
 pytest.importorskip("openai")
 

@@ -1,7 +1,10 @@
-"""A scripted OpenAI-compatible chat server on 127.0.0.1, for the endpoint policy's tests.
+"""A scripted OpenAI-compatible chat server on 127.0.0.1, for the endpoint policy's and the LLM
+judge's tests and benchmarks (the judge's server, ``tests/rewards/openai_server.py``, is a
+subclass that judges).
 
 ``POST /v1/chat/completions`` answers with a real ``chat.completion`` JSON. Each request takes
-the next entry of ``server.script`` if any, else calls ``server.responder(body)``. A reply is:
+the next entry of ``server.script`` if any, and :meth:`ChatServer.respond` turns it (or, with
+none, ``server.responder(body)``) into a reply. A reply is:
 
 - a :class:`Reply`: HTTP 200 with its content, native tool calls and usage;
 - ``"error"`` (HTTP 500), ``"rate_limit"`` (429), ``"bad_request"`` (400, whose message holds
@@ -68,13 +71,37 @@ class ChatServer:
         """The OpenAI base URL, ``http://127.0.0.1:<port>/v1``."""
         return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
 
-    def __enter__(self) -> ChatServer:
+    @property
+    def requests(self) -> int:
+        """How many requests arrived."""
+        return len(self.bodies)
+
+    def start(self) -> ChatServer:
+        """Serve in a daemon thread."""
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
+        """Stop serving and free the port (a later request is refused)."""
         self._server.shutdown()
         self._server.server_close()
+
+    def __enter__(self) -> ChatServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def reset_counts(self) -> None:
+        """Forget the requests seen so far."""
+        with self._lock:
+            self.bodies.clear()
+            self.api_keys.clear()
+            self.max_in_flight = 0
+
+    def respond(self, body: dict[str, Any], entry: Reply | str | None) -> Reply | str:
+        """The reply to a request: its script entry, else the responder's."""
+        return entry if entry is not None else self.responder(body)
 
     def _begin(self, body: dict[str, Any], authorization: str) -> Reply | str:
         with self._lock:
@@ -82,9 +109,8 @@ class ChatServer:
             self.api_keys.append(authorization.removeprefix("Bearer "))
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
-            if self.script:
-                return self.script.popleft()
-        return self.responder(body)
+            entry = self.script.popleft() if self.script else None
+        return self.respond(body, entry)
 
     def _end(self) -> None:
         with self._lock:
@@ -134,6 +160,7 @@ _FAILURES = {
 def _handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive, as real servers do
+        # One write a response, sent at once: no 40 ms Nagle/delayed-ACK stall per request.
         wbufsize = 1 << 16
         disable_nagle_algorithm = True
 
