@@ -85,7 +85,7 @@ def run(
             "--policy",
             "-a",
             help="Agent to evaluate (repeatable): a scripted one, or tiny-vlm (the warm-started "
-            "tiny VLM, needs the [train] extra); default: all scripted.",
+            "tiny VLM, needs the \\[train] extra); default: all scripted.",
         ),
     ] = None,
     split: Annotated[

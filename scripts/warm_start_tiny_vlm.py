@@ -1,11 +1,11 @@
 """Warm-start the tiny VLM by behaviour cloning on oracle episodes; writes the shipped weights.
 
-    python scripts/warm_start_tiny_vlm.py [EPISODES=600] [EPOCHS=1]
+    python scripts/warm_start_tiny_vlm.py [EPISODES=600] [EPOCHS=3]
 
 Seeded end to end (model init, episode seeds, example order), so it reproduces the files in
-``iapo_bench/models/assets/tiny-vlm`` on the same library versions. It then measures the
-valid-call rate on ToolUse-Chart-v0's first test tasks: the share of first messages that
-parse as a call of one of the task's tools.
+``iapo_bench/models/assets/tiny-vlm`` on the same library versions and thread count (two).
+Measure what it learned with ``iapo-bench run --policy tiny-vlm`` (valid calls, answers,
+scores on the frozen test tasks).
 """
 
 import sys
@@ -20,7 +20,7 @@ from iapo_bench.train.bc import bc_examples, clone
 
 OUT = Path(__file__).resolve().parents[1] / "iapo_bench" / "models" / "assets" / "tiny-vlm"
 EPISODES = int(sys.argv[1]) if len(sys.argv) > 1 else 600
-EPOCHS = int(sys.argv[2]) if len(sys.argv) > 2 else 1
+EPOCHS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 
 if __name__ == "__main__":
     torch.set_num_threads(2)

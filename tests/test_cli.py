@@ -100,3 +100,11 @@ def test_a_model_agent_that_cannot_load_is_a_clear_error(monkeypatch, tmp_path):
     result = runner.invoke(app, ["run", "--policy", "tiny-vlm", "-o", str(tmp_path)])
     assert result.exit_code == 2
     assert 'pip install "iapo-bench[train]"' in result.output  # not eaten as rich markup
+
+
+def test_help_shows_extras_verbatim():
+    # Rich reads "[train]" as markup and drops it unless escaped.
+    result = runner.invoke(app, ["run", "--help"])
+    assert result.exit_code == 0
+    text = " ".join(result.output.replace("│", " ").split())  # unwrap the help panel
+    assert "needs the [train] extra" in text

@@ -66,8 +66,9 @@ def tokenize_example(processor: Any, example: Example) -> dict[str, Any]:
     labels = full["input_ids"].clone()
     labels[0, :start] = -100
     labels[0, end:] = -100
+    # ``full`` keeps ``mm_token_type_ids``: without it the model falls back to 1-D positions
+    # and learns a placement that generation (which has it) never reproduces.
     batch = dict(full)
-    batch.pop("mm_token_type_ids", None)
     batch["labels"] = labels
     return batch
 
