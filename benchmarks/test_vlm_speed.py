@@ -61,7 +61,7 @@ def _bare_greedy(model, batch):
                 input_ids=tokens[-1][:, None],
                 attention_mask=mask,
                 position_ids=torch.cat([text[None], rope], dim=0),
-                past_key_values=out.past_key_values,
+                cache=out.past_key_values,
                 use_cache=True,
             )
             tokens.append(pick(out.logits))

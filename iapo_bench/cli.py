@@ -22,7 +22,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from iapo_bench.baselines.scripted import AGENTS, MODEL_AGENTS, make_agent
+from iapo_bench.baselines.registry import check_agent_spec, make_agent
+from iapo_bench.baselines.scripted import AGENTS
 from iapo_bench.chat import render_transcript
 from iapo_bench.envs import env_ids, family_for_env_id
 from iapo_bench.envs.family import load_task, split_seed
@@ -53,10 +54,11 @@ def _check_env_ids(values: list[str] | None) -> list[str]:
 
 def _check_agents(values: list[str] | None) -> list[str]:
     chosen = values or list(AGENTS)
-    known = [*AGENTS, *MODEL_AGENTS]
     for value in chosen:
-        if value not in known:
-            raise typer.BadParameter(f"unknown agent {value!r}; known: {', '.join(known)}")
+        try:
+            check_agent_spec(value)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--agent") from None
     return chosen
 
 
@@ -84,8 +86,10 @@ def run(
             "--agent",
             "--policy",
             "-a",
-            help="Agent to evaluate (repeatable): a scripted one, or tiny-vlm (the warm-started "
-            "tiny VLM, needs the \\[train] extra); default: all scripted.",
+            help="Agent to evaluate (repeatable): a scripted one; tiny-vlm (the warm-started "
+            "tiny VLM, needs the \\[train] extra); hf:PATH (a local transformers VLM); "
+            "openai:MODEL@BASE_URL (an OpenAI-compatible endpoint, key from $OPENAI_API_KEY, "
+            "needs the \\[judge] extra). Default: all scripted.",
         ),
     ] = None,
     split: Annotated[

@@ -91,12 +91,12 @@ def test_console_script_entry_point_runs():
 
 
 def test_a_model_agent_that_cannot_load_is_a_clear_error(monkeypatch, tmp_path):
-    import iapo_bench.baselines.scripted as scripted
+    import iapo_bench.baselines.registry as registry
 
     def missing(seed):
         raise ValueError('the tiny-vlm policy needs torch: pip install "iapo-bench[train]"')
 
-    monkeypatch.setitem(scripted.MODEL_AGENTS, "tiny-vlm", missing)
+    monkeypatch.setitem(registry.MODEL_AGENTS, "tiny-vlm", missing)
     result = runner.invoke(app, ["run", "--policy", "tiny-vlm", "-o", str(tmp_path)])
     assert result.exit_code == 2
     assert 'pip install "iapo-bench[train]"' in result.output  # not eaten as rich markup
@@ -108,3 +108,28 @@ def test_help_shows_extras_verbatim():
     assert result.exit_code == 0
     text = " ".join(result.output.replace("│", " ").split())  # unwrap the help panel
     assert "needs the [train] extra" in text
+
+
+def test_run_evaluates_a_model_behind_an_openai_compatible_endpoint(tmp_path):
+    import pytest
+
+    pytest.importorskip("openai")
+    from tests.chat_server import ChatServer, Reply
+
+    out = tmp_path / "results"
+    with ChatServer(lambda body: Reply("<answer>42</answer>")) as server:
+        spec = f"openai:served-model@{server.base_url}"
+        result = runner.invoke(
+            app, ["run", "-a", spec, "-e", "ToolUse-OCR-v0", "--limit", "3", "-o", str(out)]
+        )
+        assert result.exit_code == 0, result.output
+        assert server.requests == 3
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary.agent) == ["openai:served-model"]
+    assert summary.episodes.iloc[0] == 3
+
+
+def test_run_names_a_bad_agent_spec():
+    result = runner.invoke(app, ["run", "-a", "openai:m@localhost:8000"])
+    assert result.exit_code == 2
+    assert "must start with http:// or https://" in " ".join(result.output.split())

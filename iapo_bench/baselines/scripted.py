@@ -24,7 +24,6 @@ import numpy as np
 
 from iapo_bench.baselines.base import Info, Observation, question_of
 from iapo_bench.baselines.heuristic import HeuristicAgent
-from iapo_bench.baselines.vlm import tiny_vlm_policy
 from iapo_bench.core import Box, Element, Task, ToolCall
 from iapo_bench.envs.family import families, get_family, load_task, parse_task_id
 from iapo_bench.rewards.match import parse_number
@@ -37,7 +36,6 @@ __all__ = [
     "OracleAgent",
     "RandomAgent",
     "evidence_elements",
-    "make_agent",
 ]
 
 
@@ -251,17 +249,3 @@ AGENTS = {
     "random": RandomAgent,
 }
 """Scripted agents by name."""
-
-
-MODEL_AGENTS = {"tiny-vlm": tiny_vlm_policy}
-"""Model policies by name, built on request (they need the ``[train]`` extra)."""
-
-
-def make_agent(name: str, seed: int = 0) -> Any:
-    """An agent by name: scripted, or a model (``ValueError`` naming the known ones otherwise)."""
-    if name in MODEL_AGENTS:
-        return MODEL_AGENTS[name](seed)
-    if name not in AGENTS:
-        known = ", ".join([*AGENTS, *MODEL_AGENTS])
-        raise ValueError(f"unknown agent {name!r}; known: {known}")
-    return RandomAgent(seed=seed) if name == "random" else AGENTS[name]()

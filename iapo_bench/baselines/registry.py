@@ -1,0 +1,100 @@
+"""Agents by name: what ``make_agent`` and ``iapo-bench run -a NAME`` accept.
+
+- A scripted agent: ``oracle``, ``heuristic``, ``no-tool``, ``random``.
+- ``tiny-vlm``: the warm-started tiny VLM shipped in the package (the ``[train]`` extra).
+- ``hf:PATH``: a local transformers vision-language model folder, or a hub id when online
+  (the ``[train]`` extra), run by :class:`~iapo_bench.baselines.vlm.TransformersVLMPolicy`.
+- ``openai:MODEL@BASE_URL``: a model behind an OpenAI-compatible endpoint (vLLM, SGLang),
+  run by :class:`~iapo_bench.baselines.endpoint.EndpointPolicy`; ``openai:MODEL`` is OpenAI's
+  own API. The key is read from ``$OPENAI_API_KEY`` (the ``[judge]`` extra).
+
+>>> check_agent_spec("openai:Qwen/Qwen2.5-VL-3B-Instruct@http://localhost:8000/v1")
+>>> check_agent_spec("openai:m@localhost:8000")
+Traceback (most recent call last):
+...
+ValueError: agent 'openai:m@localhost:8000': the base URL must start with http:// or https://
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from iapo_bench.baselines.scripted import AGENTS, RandomAgent
+from iapo_bench.baselines.vlm import tiny_vlm_policy
+
+__all__ = ["MODEL_AGENTS", "check_agent_spec", "make_agent"]
+
+MODEL_AGENTS = {"tiny-vlm": tiny_vlm_policy}
+"""Model policies by plain name, built on request (they need the ``[train]`` extra)."""
+
+_FORMS = "hf:PATH (a local transformers VLM), openai:MODEL@BASE_URL (an OpenAI-compatible endpoint)"
+
+
+def _endpoint(spec: str) -> tuple[str, str | None]:
+    """``(model, base_url)`` of an ``openai:`` spec (model names never hold ``@``)."""
+    model, _, base_url = spec.removeprefix("openai:").partition("@")
+    if not model:
+        raise ValueError(f"agent {spec!r}: name the model, as in openai:MODEL@BASE_URL")
+    if base_url and not base_url.startswith(("http://", "https://")):
+        raise ValueError(f"agent {spec!r}: the base URL must start with http:// or https://")
+    if "@" in spec and not base_url:
+        raise ValueError(f"agent {spec!r}: give the base URL after '@', or drop the '@'")
+    return model, base_url or None
+
+
+def check_agent_spec(spec: str) -> None:
+    """Raise ``ValueError`` naming the problem when ``spec`` names no agent; build nothing."""
+    if spec in AGENTS or spec in MODEL_AGENTS:
+        return
+    if spec.startswith("hf:"):
+        if not spec.removeprefix("hf:"):
+            raise ValueError(f"agent {spec!r}: give the model's folder, as in hf:PATH")
+        return
+    if spec.startswith("openai:"):
+        _endpoint(spec)
+        return
+    known = ", ".join([*AGENTS, *MODEL_AGENTS])
+    raise ValueError(f"unknown agent {spec!r}; known: {known}, or {_FORMS}")
+
+
+def make_agent(spec: str, seed: int = 0) -> Any:
+    """The agent ``spec`` names, seeded.
+
+    Raises ``ValueError`` with a message when it cannot be built: an unknown name, a missing
+    extra, a model folder that does not load.
+    """
+    check_agent_spec(spec)
+    if spec in MODEL_AGENTS:
+        return MODEL_AGENTS[spec](seed)
+    if spec.startswith("hf:"):
+        return _transformers_policy(spec, seed)
+    if spec.startswith("openai:"):
+        from iapo_bench.baselines.endpoint import EndpointPolicy
+
+        model, base_url = _endpoint(spec)
+        try:
+            return EndpointPolicy(model, base_url=base_url, seed=seed, name=f"openai:{model}")
+        except ImportError as error:
+            raise ValueError(f"agent {spec!r}: {error}") from None
+    return RandomAgent(seed=seed) if spec == "random" else AGENTS[spec]()
+
+
+def _transformers_policy(spec: str, seed: int) -> Any:
+    from iapo_bench.baselines.vlm import TransformersVLMPolicy
+
+    path = spec.removeprefix("hf:")
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+    except ImportError:
+        raise ValueError(
+            f"agent {spec!r} needs torch and transformers: pip install torch, "
+            'then pip install "iapo-bench[train]"'
+        ) from None
+    try:
+        return TransformersVLMPolicy.from_pretrained(path, seed=seed, name=spec)
+    except (OSError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+        raise ValueError(
+            f"agent {spec!r}: cannot load a model from {path!r}: {first_line}"
+        ) from None
