@@ -20,7 +20,7 @@ from __future__ import annotations
 from typing import Any
 
 from iapo_bench.baselines.scripted import AGENTS, RandomAgent
-from iapo_bench.baselines.vlm import tiny_vlm_policy
+from iapo_bench.baselines.vlm import require_train_extra, tiny_vlm_policy
 
 __all__ = ["MODEL_AGENTS", "check_agent_spec", "make_agent"]
 
@@ -83,14 +83,7 @@ def _transformers_policy(spec: str, seed: int) -> Any:
     from iapo_bench.baselines.vlm import TransformersVLMPolicy
 
     path = spec.removeprefix("hf:")
-    try:
-        import torch  # noqa: F401
-        import transformers  # noqa: F401
-    except ImportError:
-        raise ValueError(
-            f"agent {spec!r} needs torch and transformers: pip install torch, "
-            'then pip install "iapo-bench[train]"'
-        ) from None
+    require_train_extra(f"agent {spec!r}")
     try:
         return TransformersVLMPolicy.from_pretrained(path, seed=seed, name=spec)
     except (OSError, ValueError) as error:

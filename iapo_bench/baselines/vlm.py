@@ -20,7 +20,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from iapo_bench.baselines.base import Info, Observation
 from iapo_bench.models.inputs import encode
 
-__all__ = ["TINY_VLM_PATH", "Generation", "TransformersVLMPolicy", "tiny_vlm_policy"]
+__all__ = [
+    "TINY_VLM_PATH",
+    "Generation",
+    "TransformersVLMPolicy",
+    "require_train_extra",
+    "tiny_vlm_policy",
+]
 
 
 TINY_VLM_PATH = Path(__file__).resolve().parents[1] / "models" / "assets" / "tiny-vlm"
@@ -174,19 +180,24 @@ class TransformersVLMPolicy:
         return generations
 
 
-def tiny_vlm_policy(seed: int = 0) -> TransformersVLMPolicy:
-    """The embedded default model: the warm-started tiny VLM, greedy, loaded offline.
-
-    Raises ``ValueError`` when torch and transformers (the ``[train]`` extra) are missing.
-    """
+def require_train_extra(who: str) -> None:
+    """Raise ``ValueError`` saying how to install torch and transformers when they are missing."""
     try:
         import torch  # noqa: F401
         import transformers  # noqa: F401
     except ImportError:
         raise ValueError(
-            "the tiny-vlm policy needs torch and transformers: pip install torch==2.13.0, "
-            'then pip install "iapo-bench[train]"'
+            f"{who} needs torch and transformers: pip install torch (the CPU build: "
+            'torch==2.13.0), then pip install "iapo-bench[train]"'
         ) from None
+
+
+def tiny_vlm_policy(seed: int = 0) -> TransformersVLMPolicy:
+    """The embedded default model: the warm-started tiny VLM, greedy, loaded offline.
+
+    Raises ``ValueError`` when torch and transformers (the ``[train]`` extra) are missing.
+    """
+    require_train_extra("the tiny-vlm policy")
     return TransformersVLMPolicy.from_pretrained(
         str(TINY_VLM_PATH), name="tiny-vlm", max_new_tokens=96, seed=seed
     )

@@ -64,3 +64,12 @@ def test_an_hf_spec_without_a_model_is_a_clear_error(tmp_path):
     pytest.importorskip("transformers")
     with pytest.raises(ValueError, match="cannot load a model from"):
         make_agent(f"hf:{tmp_path / 'nothing-here'}")
+
+
+def test_model_agents_without_torch_say_how_to_install_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now raises ImportError
+    for spec in ("tiny-vlm", "hf:/models/qwen"):
+        with pytest.raises(ValueError, match=r'pip install "iapo-bench\[train\]"'):
+            make_agent(spec)
