@@ -3,8 +3,9 @@
 The LLM judge and the endpoint policy talk to servers through asyncio clients but are
 called synchronously (by the rubric, by the harness), sometimes from code that already runs
 an event loop. Each keeps one :class:`LoopThread`: its connections stay open between calls,
-and a call works whether or not the caller has a loop of its own. Beside
-:mod:`iapo_bench.core`, so rewards and baselines share it.
+and a call works whether or not the caller has a loop of its own. Both also share one
+rule for their request settings (:func:`check_request_settings`) and one backoff
+(:func:`backoff_delay`). Beside :mod:`iapo_bench.core`, so rewards and baselines share it.
 """
 
 from __future__ import annotations
@@ -12,11 +13,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import threading
 from collections.abc import Coroutine, MutableMapping
 from typing import Any, TypeVar
 
-__all__ = ["LoopThread", "openai_client", "start_loop", "stop_loop"]
+__all__ = [
+    "LoopThread",
+    "backoff_delay",
+    "check_request_settings",
+    "openai_client",
+    "start_loop",
+    "stop_loop",
+]
 
 _T = TypeVar("_T")
 
@@ -93,3 +102,30 @@ def openai_client(
             max_retries=0,
         )
     return clients[loop]
+
+
+def check_request_settings(concurrency: int, timeout: float, retries: int, backoff: float) -> None:
+    """Raise ``ValueError`` naming the first setting out of range.
+
+    >>> check_request_settings(concurrency=0, timeout=1.0, retries=0, backoff=0.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: concurrency must be >= 1, got 0
+    """
+    if concurrency < 1:
+        raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+    if timeout <= 0:
+        raise ValueError(f"timeout must be > 0, got {timeout}")
+    if retries < 0:
+        raise ValueError(f"retries must be >= 0, got {retries}")
+    if backoff < 0:
+        raise ValueError(f"backoff must be >= 0, got {backoff}")
+
+
+def backoff_delay(backoff: float, attempt: int, rng: random.Random) -> float:
+    """Seconds to wait before retry ``attempt`` (1 for the first): exponential, with jitter.
+
+    ``backoff * 2**(attempt - 1)``, times a uniform factor in [0.5, 1.5) so that many clients
+    failing together do not retry together.
+    """
+    return backoff * 2 ** (attempt - 1) * rng.uniform(0.5, 1.5)

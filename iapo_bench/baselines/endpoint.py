@@ -35,7 +35,13 @@ import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
-from iapo_bench.aio import LoopThread, openai_client, stop_loop
+from iapo_bench.aio import (
+    LoopThread,
+    backoff_delay,
+    check_request_settings,
+    openai_client,
+    stop_loop,
+)
 from iapo_bench.core import ToolCall
 from iapo_bench.tools.parser import format_tool_call
 
@@ -371,14 +377,7 @@ class EndpointPolicy:
             ) from None
         if not model:
             raise ValueError("model must be a non-empty model name")
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be > 0, got {timeout}")
-        if retries < 0:
-            raise ValueError(f"retries must be >= 0, got {retries}")
-        if backoff < 0:
-            raise ValueError(f"backoff must be >= 0, got {backoff}")
+        check_request_settings(concurrency, timeout, retries, backoff)
         if max_tokens < 1:
             raise ValueError(f"max_tokens must be >= 1, got {max_tokens}")
         if tool_images not in ("user", "inline"):
@@ -501,7 +500,7 @@ class EndpointPolicy:
             return text, Usage(latency_s=time.perf_counter() - began, attempts=attempt, error=error)
 
     def _delay(self, attempt: int, failure: BaseException) -> float:
-        delay = self.backoff * 2 ** (attempt - 1) * self._random.uniform(0.5, 1.5)
+        delay = backoff_delay(self.backoff, attempt, self._random)
         headers = getattr(getattr(failure, "response", None), "headers", None)
         retry_after = headers.get("retry-after") if headers is not None else None
         if retry_after:  # seconds; an HTTP date is ignored

@@ -45,7 +45,13 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from iapo_bench.aio import openai_client, start_loop, stop_loop
+from iapo_bench.aio import (
+    backoff_delay,
+    check_request_settings,
+    openai_client,
+    start_loop,
+    stop_loop,
+)
 from iapo_bench.cache import cache_root
 from iapo_bench.core import AnswerType, Task, Trajectory
 from iapo_bench.rewards.match import match_text
@@ -614,14 +620,7 @@ class LLMJudge:
             if template not in TEMPLATES:
                 raise ValueError(f"unknown judge template {template!r}; known: {list(TEMPLATES)}")
             template = TEMPLATES[template]
-        if concurrency < 1:
-            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
-        if timeout <= 0:
-            raise ValueError(f"timeout must be > 0, got {timeout}")
-        if retries < 0:
-            raise ValueError(f"retries must be >= 0, got {retries}")
-        if backoff < 0:
-            raise ValueError(f"backoff must be >= 0, got {backoff}")
+        check_request_settings(concurrency, timeout, retries, backoff)
         self.backend, self.template = backend, template
         self.concurrency = concurrency
         self.timeout = timeout
@@ -691,8 +690,7 @@ class LLMJudge:
         async with self._semaphore():
             for attempt in range(self.retries + 1):
                 if attempt:
-                    jitter = self._random.uniform(0.5, 1.5)
-                    await asyncio.sleep(self.backoff * 2 ** (attempt - 1) * jitter)
+                    await asyncio.sleep(backoff_delay(self.backoff, attempt, self._random))
                 try:
                     replies = await asyncio.wait_for(
                         self.backend.complete([prompts[i] for i in pending], self.template),
