@@ -12,19 +12,17 @@
 The server is the tests' scripted one (``tests/chat_server.py``).
 """
 
-import importlib.util
 import json
 import math
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import gymnasium as gym
 import pytest
 
 import iapo_bench.envs  # noqa: F401  (registers the env ids)
 from iapo_bench.baselines.endpoint import EndpointPolicy
+from tests.chat_server import ChatServer  # the repo root is on sys.path (root conftest)
 
 pytest.importorskip("openai")
 
@@ -33,19 +31,9 @@ REPLY_SECONDS = 0.020
 ROUNDS = 5
 
 
-def _server_module():
-    # benchmarks/ is not a package beside tests/: load the helper by its path.
-    path = Path(__file__).resolve().parents[1] / "tests" / "chat_server.py"
-    spec = importlib.util.spec_from_file_location("endpoint_chat_server", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclass looks itself up there
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def server():
-    with _server_module().ChatServer(delay=REPLY_SECONDS) as running:
+    with ChatServer(delay=REPLY_SECONDS) as running:
         yield running
 
 

@@ -11,15 +11,14 @@
 The server is the tests' scripted one (``tests/rewards/openai_server.py``).
 """
 
-import importlib.util
 import math
 import statistics
 import time
-from pathlib import Path
 
 import pytest
 
 from iapo_bench.rewards.judge import JudgeInput, LLMJudge, OpenAIJudge
+from tests.rewards.openai_server import OpenAIServer  # the repo root is on sys.path (root conftest)
 
 pytest.importorskip("openai")
 
@@ -28,18 +27,9 @@ REPLY_SECONDS = 0.020
 ROUNDS = 5
 
 
-def _server_module():
-    # benchmarks/ is not a package beside tests/: load the helper by its path.
-    path = Path(__file__).resolve().parents[1] / "tests" / "rewards" / "openai_server.py"
-    spec = importlib.util.spec_from_file_location("judge_openai_server", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def server():
-    with _server_module().OpenAIServer(delay=REPLY_SECONDS) as running:
+    with OpenAIServer(delay=REPLY_SECONDS) as running:
         yield running
 
 
