@@ -8,6 +8,8 @@ module imports nothing else of the package.
   model's message (see :func:`iapo_bench.tools.parse_action`).
 - :class:`ToolResult`: what a tool returns (text, an optional image, an optional error).
 - :class:`Turn`, :class:`Trajectory`: one episode, as the env records it and rewards read it.
+- :class:`PolicyFailure`: what a policy returns instead of a message when something outside
+  the model failed (an endpoint down): an infrastructure error, never scored as the model's.
 
 Images are ``uint8`` arrays of shape ``(H, W, 3)``, made read-only when a model stores them,
 so a frozen model really is frozen. Models that hold images compare them by value.
@@ -41,6 +43,7 @@ __all__ = [
     "ImageArray",
     "ParseError",
     "ParseErrorKind",
+    "PolicyFailure",
     "Split",
     "Task",
     "ToolCall",
@@ -369,3 +372,21 @@ class Trajectory(_Value):
     def parse_errors(self) -> tuple[ParseError, ...]:
         """The parse errors, in order."""
         return tuple(t.action for t in self.turns if isinstance(t.action, ParseError))
+
+
+class PolicyFailure(_Value):
+    """A message a policy could not produce, for a reason outside the model (infrastructure).
+
+    A policy returns it in place of a message (:meth:`Policy.act
+    <iapo_bench.baselines.base.Policy.act>` returns ``str | PolicyFailure`` per observation)
+    when, for example, its endpoint stayed down, timed out or refused the request after every
+    retry. It is not an action: ``ToolUseEnv.step`` refuses it, and the harness records the
+    episode as an infrastructure error, leaves it out of the score and plays it again when the
+    run is resumed.
+
+    >>> PolicyFailure(error="APIConnectionError: Connection refused").kind
+    'policy_failure'
+    """
+
+    kind: Literal["policy_failure"] = Field(default="policy_failure", description="Discriminator.")
+    error: str = Field(description="What failed, as the policy saw it (bounded, one line).")

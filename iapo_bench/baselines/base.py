@@ -1,14 +1,19 @@
 """The policy contract every agent implements, scripted or learned.
 
 A policy maps a batch of observations (and their ``info``) to a batch of messages:
-``act(observations, infos) -> list[str]``. Batching is the policy's business; scripted
-policies loop, model policies generate in one batch.
+``act(observations, infos) -> list[str | PolicyFailure]``. Batching is the policy's business;
+scripted policies loop, model policies generate in one batch. A policy that depends on
+something outside the model (an endpoint) returns a :class:`~iapo_bench.core.PolicyFailure`
+for a message it could not get: an infrastructure error, which the harness records as such and
+never scores as the model's answer.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
+
+from iapo_bench.core import PolicyFailure
 
 __all__ = ["Info", "Observation", "Policy", "question_of"]
 
@@ -27,8 +32,8 @@ class Policy(Protocol):
 
     def act(
         self, observations: Sequence[dict[str, Any]], infos: Sequence[dict[str, Any]]
-    ) -> list[str]:
-        """One message per observation, in order."""
+    ) -> list[str | PolicyFailure]:
+        """One message per observation, in order (a :class:`PolicyFailure` where one failed)."""
         ...
 
 

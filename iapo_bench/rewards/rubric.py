@@ -8,6 +8,11 @@ take extra keyword inputs (the policy, a teacher): :meth:`Rubric.score` passes e
 the keyword context its signature names, with no special cases. A group reward
 (:class:`GroupReward`) sees all G trajectories of one prompt at once, as GRPO does.
 
+A reward that cannot be computed for a reason outside the model being scored (the judge's
+endpoint down) still returns a value (a flagged fallback) but reports the metric
+``"unavailable": 1.0`` beside it; :func:`unavailable` names such rewards in a component dict,
+and the harness records those episodes as infrastructure errors, out of the score.
+
 A rubric reports every component, so a weight of 0 makes a reward a metric only. Rubrics
 are built in code or from a spec string such as ``"relaxed_accuracy:1,format_valid:0.1"``
 naming rewards of :data:`REWARDS` (``llm_judge`` is built from the environment, see
@@ -24,10 +29,35 @@ from typing import Any, Protocol, runtime_checkable
 from iapo_bench.core import Task, Trajectory
 from iapo_bench.rewards import match, process
 
-__all__ = ["REWARDS", "GroupReward", "Reward", "Rubric", "shortest_correct"]
+__all__ = [
+    "REWARDS",
+    "UNAVAILABLE",
+    "GroupReward",
+    "Reward",
+    "Rubric",
+    "shortest_correct",
+    "unavailable",
+]
 
 Reward = Callable[..., Any]
 """A reward: ``(trajectory, task, **context) -> float | None | Mapping[str, float | None]``."""
+
+UNAVAILABLE = "unavailable"
+"""The metric a reward reports as 1.0 when a service outside the model failed it."""
+
+
+def unavailable(components: Mapping[str, float | None]) -> list[str]:
+    """The rewards whose ``<name>.unavailable`` metric is set: scored without their service.
+
+    >>> unavailable({"llm_judge": 0.0, "llm_judge.unavailable": 1.0, "exact_match": 0.0})
+    ['llm_judge']
+    """
+    suffix = f".{UNAVAILABLE}"
+    return [
+        key.removesuffix(suffix)
+        for key, value in components.items()
+        if key.endswith(suffix) and value
+    ]
 
 
 @runtime_checkable
