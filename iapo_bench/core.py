@@ -32,6 +32,7 @@ from pydantic import (
     PlainValidator,
     PrivateAttr,
     computed_field,
+    field_validator,
 )
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
     "AnswerType",
     "Box",
     "Element",
+    "FrozenDict",
+    "FrozenList",
     "ImageArray",
     "ParseError",
     "ParseErrorKind",
@@ -51,6 +54,7 @@ __all__ = [
     "Trajectory",
     "Turn",
     "as_image",
+    "freeze",
 ]
 
 Split = Literal["train", "validation", "test"]
@@ -90,6 +94,75 @@ ImageArray = Annotated[
     PlainSerializer(_image_summary, when_used="json"),
 ]
 """A read-only ``uint8 (H, W, 3)`` image; serialised to JSON as its shape and SHA-256."""
+
+
+def _read_only(self: Any, *args: Any, **kwargs: Any) -> Any:
+    raise TypeError(f"{type(self).__name__} is read-only: a task's data is shared by every episode")
+
+
+class FrozenDict(dict):  # type: ignore[type-arg]
+    """A ``dict`` that refuses every mutation: the deeply frozen form of a task's data.
+
+    A subclass of ``dict``, so JSON encoders, ``==`` and pydantic treat it as one.
+
+    >>> data = freeze({"kind": "bar", "values": [1, 2]})
+    >>> data["values"].append(3)
+    Traceback (most recent call last):
+    ...
+    TypeError: FrozenList is read-only: a task's data is shared by every episode
+    """
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __ior__ = _read_only
+    clear = pop = popitem = setdefault = update = _read_only
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # dict's own pickling refills the copy item by item, which __setitem__ refuses.
+        return (FrozenDict, (dict(self),))
+
+    def __copy__(self) -> FrozenDict:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> FrozenDict:
+        return self
+
+
+class FrozenList(list):  # type: ignore[type-arg]
+    """A ``list`` that refuses every mutation (see :class:`FrozenDict`); equal to a plain list."""
+
+    __slots__ = ()
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _read_only
+    append = extend = insert = pop = remove = clear = sort = reverse = _read_only
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenList, (list(self),))
+
+    def __copy__(self) -> FrozenList:
+        return self
+
+    def __deepcopy__(self, memo: Any) -> FrozenList:
+        return self
+
+
+def freeze(value: Any) -> Any:
+    """``value`` with every dict and list inside it made read-only (tuples frozen inside).
+
+    JSON-like data only: other mutable containers (sets, arrays) are refused with ``TypeError``.
+
+    >>> freeze({"a": [1, {"b": 2}]}) == {"a": [1, {"b": 2}]}
+    True
+    """
+    if isinstance(value, (FrozenDict, FrozenList)):
+        return value
+    if isinstance(value, Mapping):
+        return FrozenDict({str(k): freeze(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return FrozenList(freeze(v) for v in value)
+    if isinstance(value, tuple):
+        return tuple(freeze(v) for v in value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    raise TypeError(f"task data must be JSON-like, got {type(value).__name__}")
 
 
 def _values_equal(a: Any, b: Any) -> bool:
@@ -237,7 +310,8 @@ class Task(_Value):
     )
     data: Mapping[str, Any] = Field(
         default_factory=dict,
-        description="The generator's data table (JSON-like), from which the answer is computed.",
+        description="The generator's data table (JSON-like), from which the answer is computed; "
+        "deeply frozen (:func:`freeze`), since every episode of the task shares it.",
     )
 
     _source: np.ndarray | None = PrivateAttr(default=None)
@@ -256,6 +330,20 @@ class Task(_Value):
         if source_image is not None:
             self._source = as_image(source_image)
         self._render_source = render_source
+
+    @field_validator("data", mode="after")
+    @classmethod
+    def _freeze_data(cls, value: Mapping[str, Any]) -> Mapping[str, Any]:
+        try:
+            return freeze(value)
+        except TypeError as error:  # pydantic reports ValueErrors as validation errors
+            raise ValueError(str(error)) from None
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the task's images (the source counted once it is rendered)."""
+        source = self._source.nbytes if self._source is not None else 0
+        return self.image.nbytes + source
 
     @computed_field  # type: ignore[prop-decorator]
     @property

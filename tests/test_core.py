@@ -11,6 +11,8 @@ from iapo_bench.core import (
     AnswerType,
     Box,
     Element,
+    FrozenDict,
+    FrozenList,
     ParseError,
     ParseErrorKind,
     Task,
@@ -19,6 +21,7 @@ from iapo_bench.core import (
     Trajectory,
     Turn,
     as_image,
+    freeze,
 )
 
 
@@ -343,3 +346,71 @@ def test_content_hash_depends_on_image_bytes_and_fields():
     assert make_task().content_hash() == make_task().content_hash()
     assert make_task().content_hash() != make_task(image=image(2)).content_hash()
     assert make_task().content_hash() != make_task(answer="4").content_hash()
+
+
+# --- deeply frozen task data ------------------------------------------------------------------
+
+
+def nested_data() -> dict:
+    return {"kind": "bar", "values": [1.5, 2], "style": {"fonts": ["sans"], "grid": None},
+            "pair": (1, [2])}  # fmt: skip
+
+
+def test_task_data_is_frozen_all_the_way_down():
+    task = make_task(data=nested_data())
+    mutations = [
+        lambda: task.data.__setitem__("kind", "pie"),
+        lambda: task.data.update(kind="pie"),
+        lambda: task.data.pop("kind"),
+        lambda: task.data["values"].append(3),
+        lambda: task.data["values"].__setitem__(0, 9),
+        lambda: task.data["values"].sort(),
+        lambda: task.data["style"]["fonts"].append("serif"),
+        lambda: task.data["style"].setdefault("new", 1),
+        lambda: task.data["pair"][1].append(3),
+    ]
+    for mutate in mutations:
+        with pytest.raises(TypeError, match="read-only"):
+            mutate()
+    assert task.data == nested_data() | {"pair": (1, [2])}  # unchanged, equal to plain data
+
+
+def test_frozen_data_is_still_json_and_pickles_and_copies():
+    import copy
+    import json
+    import pickle
+
+    data = freeze(nested_data())
+    assert json.loads(json.dumps(data)) == json.loads(json.dumps(nested_data()))
+    for copied in (pickle.loads(pickle.dumps(data)), copy.deepcopy(data), copy.copy(data)):
+        assert copied == data and isinstance(copied, FrozenDict)
+        assert isinstance(copied["values"], FrozenList)
+    task = make_task(data=nested_data())
+    assert pickle.loads(pickle.dumps(task)).data == task.data
+
+
+def test_the_callers_dict_is_not_the_tasks():
+    mine = nested_data()
+    task = make_task(data=mine)
+    mine["values"].append(99)
+    assert task.data["values"] == [1.5, 2]
+
+
+def test_freeze_refuses_data_that_is_not_json_like():
+    with pytest.raises(TypeError, match="JSON-like"):
+        freeze({"a": {1, 2}})
+    with pytest.raises(pydantic.ValidationError):
+        make_task(data={"a": np.zeros(3)})
+
+
+def test_content_hash_is_unchanged_by_freezing():
+    plain = make_task(data=nested_data())
+    assert plain.content_hash() == make_task(data=freeze(nested_data())).content_hash()
+    assert plain.model_dump_json() == make_task(data=freeze(nested_data())).model_dump_json()
+
+
+def test_nbytes_counts_the_source_once_rendered():
+    task = make_task(source_image=None, render_source=lambda: image(2, (8, 10)))
+    assert task.nbytes == 4 * 5 * 3
+    task.source_image  # noqa: B018  # renders it
+    assert task.nbytes == 4 * 5 * 3 + 8 * 10 * 3

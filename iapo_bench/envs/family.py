@@ -11,12 +11,15 @@
 from __future__ import annotations
 
 import abc
+import collections
 import functools
 import hashlib
 import importlib.metadata
 import json
+import os
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from importlib import resources
 
 import numpy as np
@@ -30,7 +33,9 @@ from iapo_bench.tools.base import Tool
 
 __all__ = [
     "SPLIT_SEEDS",
+    "TASK_CACHE",
     "FrozenTestList",
+    "TaskCache",
     "TaskFamily",
     "families",
     "get_family",
@@ -244,13 +249,77 @@ def families() -> dict[str, TaskFamily]:
     return dict(_FAMILIES)
 
 
-@functools.lru_cache(maxsize=512)
-def load_task(task_id: str) -> Task:
-    """The task with this id, generated (and cached) from its key.
+class TaskCache:
+    """A least-recently-used cache of tasks, bounded by the bytes their images hold.
 
-    Raises ``ValueError`` for any id that names no task (malformed, unknown family or version,
-    seed outside its split, unknown difficulty).
+    A task's full-resolution source is rendered after it is cached (when a tool first reads
+    it), so sizes are re-read on every insertion: the bound holds for what the tasks hold now,
+    not for what they held when cached. The task just asked for is never evicted.
+
+    >>> cache = TaskCache(max_bytes=1)
+    >>> cache.max_bytes, len(cache)
+    (1, 0)
     """
+
+    def __init__(self, max_bytes: int, max_entries: int = 4096) -> None:
+        if max_bytes < 1 or max_entries < 1:
+            raise ValueError(
+                f"max_bytes and max_entries must be >= 1, got {max_bytes}, {max_entries}"
+            )
+        self.max_bytes = max_bytes
+        self.max_entries = max_entries
+        self._tasks: collections.OrderedDict[str, Task] = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    def get_or_make(self, key: str, make: Callable[[str], Task]) -> Task:
+        """The cached task of ``key``, or ``make(key)``, cached; then evicts down to the bound."""
+        with self._lock:
+            task = self._tasks.get(key)
+            if task is not None:
+                self._tasks.move_to_end(key)
+                return task
+        task = make(key)  # outside the lock: generation takes milliseconds
+        with self._lock:
+            self._tasks[key] = task
+            self._tasks.move_to_end(key)
+            total = sum(t.nbytes for t in self._tasks.values())
+            while len(self._tasks) > 1 and (
+                total > self.max_bytes or len(self._tasks) > self.max_entries
+            ):
+                _, evicted = self._tasks.popitem(last=False)
+                total -= evicted.nbytes
+        return task
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes the cached tasks hold now."""
+        with self._lock:
+            return sum(t.nbytes for t in self._tasks.values())
+
+    def clear(self) -> None:
+        """Drop every cached task."""
+        with self._lock:
+            self._tasks.clear()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+
+def _cache_bytes() -> int:
+    value = os.environ.get("IAPO_BENCH_TASK_CACHE_MB", "256")
+    try:
+        megabytes = float(value)
+    except ValueError:
+        raise ValueError(f"IAPO_BENCH_TASK_CACHE_MB must be a number, got {value!r}") from None
+    return max(1, int(megabytes * 2**20))
+
+
+TASK_CACHE = TaskCache(_cache_bytes())
+"""The process-wide cache :func:`load_task` fills: ``$IAPO_BENCH_TASK_CACHE_MB`` (default 256)
+megabytes of task images at most."""
+
+
+def _make_task(task_id: str) -> Task:
     family_name, version, split, difficulty, seed = parse_task_id(task_id)
     if family_name not in _FAMILIES:
         raise ValueError(f"task id {task_id!r}: unknown task family; known: {sorted(_FAMILIES)}")
@@ -260,3 +329,16 @@ def load_task(task_id: str) -> Task:
             f"task id {task_id!r} is of version {version}, but {family_name} is {family.version}"
         )
     return family.generate(split, difficulty, seed)
+
+
+def load_task(task_id: str) -> Task:
+    """The task with this id, generated (and cached, :data:`TASK_CACHE`) from its key.
+
+    Tasks are immutable (their data deeply frozen), so the cached object is shared safely.
+    Raises ``ValueError`` for any id that names no task (malformed, unknown family or version,
+    seed outside its split, unknown difficulty).
+    """
+    return TASK_CACHE.get_or_make(task_id, _make_task)
+
+
+load_task.cache_clear = TASK_CACHE.clear  # type: ignore[attr-defined]  # as functools' caches
