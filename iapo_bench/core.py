@@ -6,7 +6,8 @@ module imports nothing else of the package.
 - :class:`Task`: one question about one image, with its hidden reference and tool metadata.
 - :class:`ToolCall`, :class:`Answer`, :class:`ParseError`: what the one action parser makes of a
   model's message (see :func:`iapo_bench.tools.parse_action`).
-- :class:`ToolResult`: what a tool returns (text, an optional image, an optional error).
+- :class:`ToolResult`: what a tool returns (text, an optional image, an optional error), with
+  the :class:`Focus` of the call: what it looked at.
 - :class:`Turn`, :class:`Trajectory`: one episode, as the env records it and rewards read it.
 - :class:`PolicyFailure`: what a policy returns instead of a message when something outside
   the model failed (an endpoint down): an infrastructure error, never scored as the model's.
@@ -41,6 +42,7 @@ __all__ = [
     "AnswerType",
     "Box",
     "Element",
+    "Focus",
     "FrozenDict",
     "FrozenList",
     "ImageArray",
@@ -412,6 +414,23 @@ Action = Annotated[ToolCall | Answer | ParseError, Field(discriminator="kind")]
 """What :func:`iapo_bench.tools.parse_action` returns."""
 
 
+class Focus(_Value):
+    """What a tool call looked at, as the tool declares it: regions, named elements, items.
+
+    Rewards read it (``right_tool``: did the call look at the evidence?) instead of parsing
+    each tool's argument names. Regions are pixels of the image first shown.
+
+    >>> Focus(boxes=(Box(0, 0, 8, 8),)).keys
+    ()
+    """
+
+    boxes: tuple[Box, ...] = Field(default=(), description="Regions of the shown image it read.")
+    keys: tuple[str, ...] = Field(
+        default=(), description="Element keys it named (the labels a focus tool took)."
+    )
+    items: tuple[str, ...] = Field(default=(), description="Gallery item ids it opened.")
+
+
 class ToolResult(_Value):
     """What a tool returns to the agent; tools report failures here instead of raising."""
 
@@ -419,6 +438,11 @@ class ToolResult(_Value):
     image: ImageArray | None = Field(default=None, description="An image shown to the agent.")
     error: str | None = Field(
         default=None, description="Why the call failed, or None when it succeeded."
+    )
+    focus: Focus | None = Field(
+        default=None,
+        description="What a successful call looked at, declared by the tool; never shown to "
+        "the agent. None when the tool looks at nothing in particular (a text search).",
     )
 
     @property

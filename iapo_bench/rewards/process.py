@@ -11,8 +11,9 @@ with weight 0 in a rubric they are metrics, with a weight they shape training.
 - :func:`execution_penalty`: ToRL's penalty for failed tool execution, which also charges an
   episode that called no tool on a task that has tools, so that the penalty never teaches
   the policy to stop calling tools (the IAPO paper's warning about such penalties).
-- :func:`right_tool`: 1 when a successful call looked at the task's evidence (a focus tool
-  on an evidence label, a box over an evidence element, the evidence gallery item).
+- :func:`right_tool`: 1 when a successful call looked at the task's evidence, as its tool
+  declares (:class:`~iapo_bench.core.Focus`): an evidence label named, a region over an
+  evidence element, the evidence gallery item opened.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
-from iapo_bench.core import Box, ParseError, ParseErrorKind, Task, ToolCall, Trajectory
+from iapo_bench.core import Box, Focus, ParseError, ParseErrorKind, Task, Trajectory
 
 __all__ = [
     "PARSE_ERROR_REWARDS",
@@ -104,35 +105,30 @@ def _overlap(a: Box, b: Box) -> float:
     return width * height / max(1, b.width * b.height)
 
 
-def _looks_at_evidence(call: ToolCall, task: Task) -> bool:
-    arguments = call.arguments
-    keys = {key.casefold() for key in task.evidence}
-    if "labels" in arguments:  # a focus tool
-        return bool(keys & {str(label).casefold() for label in arguments["labels"]})
-    if "item_id" in arguments:  # opening a gallery item
-        return str(arguments["item_id"]).strip().casefold() in keys
-    box = arguments.get("box", arguments.get("query"))
-    if isinstance(box, list) and len(box) == 4:  # a region: zoom, crop, ocr, image search
-        region = Box(x0=box[0], y0=box[1], x1=box[2], y1=box[3])
-        evidence = [e.box for e in task.elements if e.key in task.evidence]
-        return any(_overlap(region, target) >= 0.5 for target in evidence)
-    # A call over the whole image (ocr without a box) sees the evidence too.
-    return call.name == "ocr" and "box" not in arguments
+def _looks_at_evidence(focus: Focus, task: Task) -> bool:
+    keys = {key.strip().casefold() for key in task.evidence}
+    if keys & {key.strip().casefold() for key in (*focus.keys, *focus.items)}:
+        return True
+    evidence = [e.box for e in task.elements if e.key in task.evidence]
+    return any(_overlap(region, target) >= 0.5 for region in focus.boxes for target in evidence)
 
 
 def right_tool(trajectory: Trajectory, task: Task) -> float | None:
     """1.0 when a successful call looked at the evidence; abstains when none is recorded.
 
     Many calls are right (``zoom([10, 10, 50, 50])`` and ``zoom([12, 9, 51, 48])``; masking
-    or highlighting a column): any call whose labels name an evidence key, whose box covers
-    half an evidence element, or that opens the evidence item counts.
+    or highlighting a column; ``ocr`` of the whole page): a call counts when the
+    :class:`~iapo_bench.core.Focus` its tool declared names an evidence key or item, or
+    holds a region covering half an evidence element.
     """
     if not task.evidence:
         return None
     return float(
         any(
-            turn.result is not None and turn.result.ok and _looks_at_evidence(turn.action, task)
+            turn.result is not None
+            and turn.result.ok
+            and turn.result.focus is not None
+            and _looks_at_evidence(turn.result.focus, task)
             for turn in trajectory.tool_calls
-            if isinstance(turn.action, ToolCall)
         )
     )

@@ -1,10 +1,14 @@
 """The ``@tool`` decorator: a typed, documented function becomes a :class:`Tool`.
 
 A tool is a plain Python function with type hints and a Google-style docstring (TRL reads
-the same). The decorator builds a pydantic model of its visible arguments and the OpenAI
-function schema the model is shown. Arguments marked :data:`Hidden` (the task, its metadata)
-are passed by the env and never appear in the schema. Calling a :class:`Tool` never raises:
-failures come back as ``ToolResult(error=...)``, which the agent sees.
+the same). A tool that looks at something in particular declares it in its result's
+:class:`~iapo_bench.core.Focus` (the regions it read, the elements it named, the items it
+opened), which rewards such as ``right_tool`` read.
+
+The decorator builds a pydantic model of its visible arguments and the OpenAI function schema
+the model is shown. Arguments marked :data:`Hidden` (the task, its metadata) are passed by
+the env and never appear in the schema. Calling a :class:`Tool` never raises: failures come
+back as ``ToolResult(error=...)``, which the agent sees.
 """
 
 from __future__ import annotations

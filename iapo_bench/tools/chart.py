@@ -17,7 +17,7 @@ from typing import Annotated
 import numpy as np
 from pydantic import Field
 
-from iapo_bench.core import Box, Task, ToolResult
+from iapo_bench.core import Box, Focus, Task, ToolResult
 from iapo_bench.tools.base import Hidden, Tool, ToolError, tool
 from iapo_bench.tools.image import crop, zoom
 
@@ -136,7 +136,9 @@ def _focus_tool(target: str, mode: str) -> Tool:
         image = edit(task.image, regions, chosen)
         image.flags.writeable = False  # handed over as is: no defensive copy
         done = _DONE[mode].format(what=what)
-        return ToolResult(text=f"{done} {', '.join(chosen)}.", image=image)
+        return ToolResult(
+            text=f"{done} {', '.join(chosen)}.", image=image, focus=Focus(keys=tuple(chosen))
+        )
 
     focus.__doc__ = (
         _SUMMARIES[mode].format(what=what)

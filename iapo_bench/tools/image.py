@@ -16,7 +16,7 @@ import numpy as np
 from PIL import Image
 from pydantic import Field
 
-from iapo_bench.core import Box, Task, ToolResult
+from iapo_bench.core import Box, Focus, Task, ToolResult
 from iapo_bench.scene import rasterize
 from iapo_bench.tools.base import Hidden, ToolError, tool
 
@@ -54,7 +54,11 @@ def crop(box: PixelBox, task: Hidden[Task]) -> ToolResult:
     b = clip_box(task, box)
     image = task.image[b.y0 : b.y1, b.x0 : b.x1].copy()
     image.flags.writeable = False  # handed over as is: no defensive copy
-    return ToolResult(text=f"Cropped {b.as_list()}: {b.width}x{b.height} pixels.", image=image)
+    return ToolResult(
+        text=f"Cropped {b.as_list()}: {b.width}x{b.height} pixels.",
+        image=image,
+        focus=Focus(boxes=(b,)),
+    )
 
 
 @tool
@@ -85,4 +89,5 @@ def zoom(
     return ToolResult(
         text=f"Zoomed into {b.as_list()} at {factor:g}x: {size[0]}x{size[1]} pixels.",
         image=image,
+        focus=Focus(boxes=(b,)),
     )

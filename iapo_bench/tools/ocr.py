@@ -29,7 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
-from iapo_bench.core import Box, Task, ToolResult
+from iapo_bench.core import Box, Focus, Task, ToolResult
 from iapo_bench.tools.base import Hidden, ToolError, tool
 from iapo_bench.tools.image import PixelBox, clip_box
 
@@ -235,8 +235,9 @@ def ocr(task: Hidden[Task], box: PixelBox | None = None) -> ToolResult:
         lines = get_engine().read(window)
     except (RuntimeError, subprocess.SubprocessError, OSError) as error:
         raise ToolError(f"the OCR engine failed: {error}") from error
+    focus = Focus(boxes=(region,))  # the whole image when no box is given
     if not lines:
-        return ToolResult(text=f"No text found in {region.as_list()}.")
+        return ToolResult(text=f"No text found in {region.as_list()}.", focus=focus)
     rows = []
     for line in lines:
         b = line.box
@@ -247,4 +248,4 @@ def ocr(task: Hidden[Task], box: PixelBox | None = None) -> ToolResult:
             region.y0 + math.ceil(b.y1 / sy),
         ]
         rows.append(f"{line.text}  {shown}  {line.score:.2f}")
-    return ToolResult(text="\n".join(rows))
+    return ToolResult(text="\n".join(rows), focus=focus)

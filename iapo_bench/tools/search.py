@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from pydantic import Field
 
-from iapo_bench.core import Task, ToolResult
+from iapo_bench.core import Focus, Task, ToolResult
 from iapo_bench.fonts import font
 from iapo_bench.tools.base import Hidden, Tool, ToolError, tool
 from iapo_bench.tools.gallery import Gallery, Hit, get_gallery
@@ -123,14 +123,18 @@ def search_images(
         hits = gallery.search_text(query, k)
         header = f"Top {len(hits)} items for the words {query!r}:"
         listing = _listing(hits, ".2f")
+        focus = None  # words look at no region of the image
     else:
         box = clip_box(task, query)
         region = task.image[box.y0 : box.y1, box.x0 : box.x1]
         hits = gallery.search_image(region, k)
         header = f"Top {len(hits)} items that look like the region {box.as_list()}:"
         listing = _listing(hits, ".3f")
+        focus = Focus(boxes=(box,))
     footer = "Open one with open_item to see its price, maker, year and full description."
-    return ToolResult(text=f"{header}\n{listing}\n{footer}", image=contact_sheet(gallery, hits))
+    return ToolResult(
+        text=f"{header}\n{listing}\n{footer}", image=contact_sheet(gallery, hits), focus=focus
+    )
 
 
 @tool
@@ -150,7 +154,9 @@ def open_item(item_id: str, task: Hidden[Task]) -> ToolResult:
             f"from {id_of(0)} to {id_of(gallery.size - 1)}, as search results show them"
         )
     item = gallery.items[index]
-    return ToolResult(text=item.metadata_text(), image=gallery.image(index))
+    return ToolResult(
+        text=item.metadata_text(), image=gallery.image(index), focus=Focus(items=(item.id,))
+    )
 
 
 SEARCH_TOOLS: tuple[Tool, ...] = (search_images, open_item)

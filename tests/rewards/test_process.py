@@ -15,6 +15,7 @@ from iapo_bench.core import (
 )
 from iapo_bench.envs import load_task
 from iapo_bench.rewards import process
+from iapo_bench.tools import format_tool_call
 from tests.rewards.cases import answered, make_task
 
 
@@ -73,6 +74,21 @@ def test_execution_penalty_never_makes_skipping_tools_the_safe_choice():
     assert process.execution_penalty(failed, task, penalty=1.0) == -1.0
 
 
+def played(env_id: str, task_id: str, *messages: str):
+    """The trajectory of ``messages`` played through the real env (parser, tools) on a task."""
+    env = gym.make(env_id, max_turns=len(messages) + 1).unwrapped
+    env.reset(options={"task_id": task_id})
+    for message in messages:
+        _, _, terminated, truncated, info = env.step(message)
+    if not (terminated or truncated):
+        _, _, _, _, info = env.step("<answer>?</answer>")
+    return info["trajectory"]
+
+
+def call(name: str, **arguments) -> str:
+    return format_tool_call(ToolCall(name=name, arguments=arguments))
+
+
 @pytest.mark.parametrize(
     ("env_id", "difficulty"),
     [
@@ -82,7 +98,7 @@ def test_execution_penalty_never_makes_skipping_tools_the_safe_choice():
         ("ToolUse-ImageSearch-v0", 2),
     ],
 )
-def test_the_oracle_uses_the_right_tool_and_a_random_box_does_not(env_id, difficulty):
+def test_the_oracle_uses_the_right_tool_and_a_far_box_does_not(env_id, difficulty):
     env = gym.make(env_id, difficulty=difficulty).unwrapped
     oracle = OracleAgent()
     for seed in range(6):
@@ -94,18 +110,41 @@ def test_the_oracle_uses_the_right_tool_and_a_random_box_does_not(env_id, diffic
             done = terminated or truncated
         assert process.right_tool(info["trajectory"], task) == 1.0, task.id
         if env_id != "ToolUse-ImageSearch-v0":
-            far = call_turn(True, box=[0, 0, 4, 4])
-            assert process.right_tool(trajectory(far), task) == 0.0, task.id
+            far = played(env_id, task.id, call("zoom", box=[0, 0, 4, 4]))
+            assert far.tool_calls[0].result.ok, task.id
+            assert process.right_tool(far, task) == 0.0, task.id
 
 
 def test_right_tool_accepts_many_valid_calls_and_abstains_without_evidence():
     task = load_task("chart/v0/train/d1/9")  # a vertical bar chart
     label = task.evidence[0]
     for name in ("focus_on_x_values_with_mask", "focus_on_x_values_with_highlight"):
-        assert process.right_tool(trajectory(call_turn(name=name, labels=[label])), task) == 1.0
+        # The tool resolves labels forgiving case and spaces; so does the reward.
+        t = played("ToolUse-Chart-v0", task.id, call(name, labels=[f" {label.upper()} "]))
+        assert process.right_tool(t, task) == 1.0
     element = next(e for e in task.elements if e.key == label)
     b = element.box
     nudged = [b.x0 - 3, b.y0 - 2, b.x1 + 2, b.y1 + 4]
-    assert process.right_tool(trajectory(call_turn(box=nudged)), task) == 1.0
-    assert process.right_tool(trajectory(call_turn(False, box=nudged)), task) == 0.0
+    for name in ("zoom", "crop"):
+        assert process.right_tool(played("ToolUse-Chart-v0", task.id, call(name, box=nudged)), task)
+    failed = played("ToolUse-Chart-v0", task.id, call("zoom", box=[b.x0, b.y0, b.x0 + 2, b.y0 + 2]))
+    assert not failed.tool_calls[0].result.ok and process.right_tool(failed, task) == 0.0
     assert process.right_tool(answered("1"), make_task()) is None
+
+
+def test_a_whole_page_ocr_call_looks_at_the_evidence():
+    task = load_task("ocr/v0/train/d2/4")
+    whole = played("ToolUse-OCR-v0", task.id, call("ocr"))  # no box: the whole image
+    assert whole.tool_calls[0].action.arguments == {"box": None}  # as validation fills it
+    assert process.right_tool(whole, task) == 1.0
+    corner = played("ToolUse-OCR-v0", task.id, call("ocr", box=[0, 0, 6, 6]))
+    assert process.right_tool(corner, task) == 0.0
+
+
+def test_search_by_words_looks_at_no_region_but_opening_the_item_counts():
+    task = load_task("search/v0/train/d2/5")
+    item = task.evidence[0]
+    words = played("ToolUse-ImageSearch-v0", task.id, call("search_images", query="red poster"))
+    assert words.tool_calls[0].result.ok and process.right_tool(words, task) == 0.0
+    opened = played("ToolUse-ImageSearch-v0", task.id, call("open_item", item_id=item.lower()))
+    assert process.right_tool(opened, task) == 1.0

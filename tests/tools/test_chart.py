@@ -545,3 +545,17 @@ def test_tool_results_do_not_share_memory_with_the_task() -> None:
         assert result.ok, result.error
         assert not np.shares_memory(result.image, task.image)
         assert not np.shares_memory(result.image, task.source_image)
+
+
+def test_each_tool_declares_what_it_looked_at():
+    task = next(t for t in TASKS if _regions(t, "x_value"))
+    key = next(iter(_regions(task, "x_value")))
+    focus = TOOLS["focus_on_x_values_with_mask"]({"labels": [key.upper()]}, task=task).focus
+    assert focus is not None and focus.keys == (key,) and focus.boxes == ()
+    height, width = task.image.shape[:2]
+    for name in ("crop", "zoom"):
+        result = TOOLS[name]({"box": [-5, 3, 40, 30]}, task=task)
+        assert result.focus.boxes == (Box(0, 3, 40, 30),), name  # the clipped region
+    failed = TOOLS["zoom"]({"box": [0, 0, 2, 2]}, task=task)
+    assert failed.error is not None and failed.focus is None
+    assert width > 40 and height > 30

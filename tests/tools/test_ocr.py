@@ -157,3 +157,13 @@ def test_ocr_tool_reads_fine_print_at_full_resolution():
     line = next(r for r in result.text.splitlines() if task.data["value"] in r)
     box = [int(v) for v in line.split("[")[1].split("]")[0].split(",")]
     assert abs(box[2] - value.box.x1) <= 3 and abs(box[1] - value.box.y0) <= 3
+
+
+def test_ocr_declares_the_region_it_read():
+    from iapo_bench.envs import load_task
+    from iapo_bench.tools.ocr import ocr
+
+    task = load_task("ocr/v0/train/d0/0")
+    height, width = task.image.shape[:2]
+    assert ocr({}, task=task).focus.boxes == (Box(0, 0, width, height),)
+    assert ocr({"box": [10, 10, 60, 40]}, task=task).focus.boxes == (Box(10, 10, 60, 40),)

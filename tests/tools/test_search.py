@@ -397,7 +397,9 @@ def test_open_item_returns_the_full_image_and_all_metadata(gallery):
 
 @pytest.mark.parametrize("written", ["g-00421", " G00421 ", "G-421"])
 def test_open_item_forgives_case_spaces_and_a_missing_dash(written):
-    assert open_item({"item_id": written}, task=make_task()).text.startswith("id: G-00421\n")
+    result = open_item({"item_id": written}, task=make_task())
+    assert result.text.startswith("id: G-00421\n")
+    assert result.focus.items == ("G-00421",)  # the item as the gallery names it
 
 
 @pytest.mark.parametrize("item_id", ["G-01000", "G-99999", "item 5", "", "00421x"])
