@@ -47,7 +47,7 @@ _UNITS = frozenset(
      "l", "s", "ms", "min", "h", "hr", "hrs", "kwh", "w", "kw", "mph", "pt", "px", "usd",
      "eur", "gbp", "°c", "°f")
 )  # fmt: skip
-_UNIT = re.compile(r"\A(?P<number>.*?\d)\s*(?P<unit>[^\d\s]+)\Z")
+_UNIT = re.compile(r"\A(?P<number>.*?\d)(?P<space>\s*)(?P<unit>[^\d\s]+)\Z")
 
 
 def normalize_text(text: str) -> str:
@@ -67,14 +67,18 @@ def normalize_text(text: str) -> str:
 def parse_number(text: str) -> float | None:
     """The number in ``text``, forgiving separators, currency, percent and units ("450 g").
 
-    Other trailing words ("3 apples") make it no number.
+    Other trailing words ("3 apples") make it no number. A one-letter unit must stand apart
+    from the number: "1990s" is a decade and "5m" may be five million, so neither is read as
+    a number of seconds or metres ("5 m" and "12kg" are).
 
     >>> parse_number("$1,234.50"), parse_number("12%"), parse_number("450 g"), parse_number("Peru")
     (1234.5, 12.0, 450.0, None)
+    >>> parse_number("1990s") is None, parse_number("12kg")
+    (True, 12.0)
     """
     text = unicodedata.normalize("NFKC", text).strip().rstrip(".")
     unit = _UNIT.match(text)
-    if unit and unit["unit"].casefold() in _UNITS:
+    if unit and unit["unit"].casefold() in _UNITS and (unit["space"] or len(unit["unit"]) > 1):
         text = unit["number"]
     text = text.strip(_CURRENCY).rstrip("%").strip().replace(",", "").replace(" ", "")
     if not _NUMBER.match(text):
@@ -141,19 +145,45 @@ def match_text(predicted: str, reference: str, answer_type: AnswerType | str = "
     return float(normalize_text(predicted) == normalize_text(reference))
 
 
+def _number_readings(text: str) -> tuple[float, ...]:
+    """The values a written number may mean: a percentage is also read as a fraction."""
+    value = parse_number(text)
+    if value is None:
+        return ()
+    return (value, value / 100) if text.strip().rstrip(".").endswith("%") else (value,)
+
+
+def _within(got: float, want: float, tolerance: float) -> bool:
+    if want == 0:
+        return got == 0
+    return abs(got - want) / abs(want) <= tolerance
+
+
 def relaxed_score(
     predicted: str, reference: str, answer_type: AnswerType | str = "text", tolerance: float = 0.05
 ) -> float:
     """ChartQA's relaxed accuracy of one answer: numbers within ``tolerance`` of the reference.
 
-    >>> relaxed_score("104", "100"), relaxed_score("106", "100")
-    (1.0, 0.0)
+    It agrees with the public definition (pix2struct's ``relaxed_correctness``, which
+    lmms-eval and VLMEvalKit copy) on every numeric pair it reads: a relative change of at
+    most ``tolerance``, and a percentage read as a fraction ("12%" matches "0.12"). Where that
+    definition is unsound, this one differs, deliberately:
+
+    - A percentage is read both ways, so "12%" also matches "12" (pix2struct reads it only as
+      0.12 and fails the pair, though a person would not).
+    - A zero reference needs a zero by value ("0.0" matches "0"); pix2struct falls back to
+      comparing strings there, failing "0.0".
+    - Numbers may carry thousands separators, currency and units ("$1,049.99"); pix2struct
+      calls ``float`` and compares such answers as strings, failing them.
+    - Anything else compares by :func:`match_text` (case, punctuation, articles and spaces
+      forgiven; dates by day), where pix2struct compares lower-cased strings exactly.
+
+    >>> relaxed_score("104", "100"), relaxed_score("106", "100"), relaxed_score("12%", "0.12")
+    (1.0, 0.0, 1.0)
     """
-    want, got = parse_number(reference), parse_number(predicted)
-    if want is not None and got is not None:
-        if want == 0:
-            return float(got == 0)
-        return float(abs(got - want) / abs(want) <= tolerance)
+    got, want = _number_readings(predicted), _number_readings(reference)
+    if got and want:
+        return float(any(_within(g, w, tolerance) for g in got for w in want))
     return match_text(predicted, reference, answer_type)
 
 
@@ -253,8 +283,8 @@ def exact_match(trajectory: Trajectory, task: Task) -> float:
 def relaxed_accuracy(trajectory: Trajectory, task: Task, tolerance: float = 0.05) -> float:
     """ChartQA's relaxed accuracy: a number within ``tolerance`` (relative) of the reference.
 
-    Non-numeric answers fall back to :func:`exact_match`, as in ChartQA's definition; a zero
-    reference needs an exact zero.
+    Non-numeric answers fall back to :func:`exact_match`, as in ChartQA's definition; where
+    this differs from pix2struct's reference code, and why, :func:`relaxed_score` says.
     """
     predicted = _prediction(trajectory)
     if predicted is None:

@@ -180,6 +180,48 @@ def test_relaxed_accuracy_falls_back_to_exact_match(predicted, reference, expect
     assert relaxed_accuracy(answered(predicted), task) == exact_match(answered(predicted), task)
 
 
+# (prediction, reference, pix2struct's relaxed_correctness verdict, ours), each verdict worked
+# out by hand from pix2struct's definition: float() both, "%" divided by 100, a relative change
+# of at most 5% against a non-zero target, else lower-cased strings compared exactly.
+PIX2STRUCT_CASES = [
+    ("104", "100", True, 1.0),
+    ("106", "100", False, 0.0),
+    ("95", "100", True, 1.0),
+    ("0.121", "12%", True, 1.0),  # 12% is 0.12
+    ("12%", "0.12", True, 1.0),
+    ("12.5%", "12.3%", True, 1.0),
+    ("30%", "0.12", False, 0.0),
+    ("-3.1", "-3", True, 1.0),
+    ("1e3", "1000", True, 1.0),
+    ("Peru", "peru", True, 1.0),
+    ("Chile", "Peru", False, 0.0),
+    ("0", "0", True, 1.0),
+    # Where pix2struct is unsound, ours differs (relaxed_score's docstring says why):
+    ("12%", "12", False, 1.0),  # a percentage of 12 is 12 percent
+    ("0.0", "0", False, 1.0),  # a zero target: pix2struct compares strings
+    ("1,050", "1000", False, 1.0),  # thousands separators
+    ("$1,000", "1000", False, 1.0),  # currency
+    ("the Peru.", "Peru", False, 1.0),  # articles and punctuation
+]
+
+
+@pytest.mark.parametrize(("predicted", "reference", "pix2struct", "ours"), PIX2STRUCT_CASES)
+def test_relaxed_accuracy_against_pix2struct(predicted, reference, pix2struct, ours):
+    task = make_task(reference, AnswerType.NUMBER)
+    assert relaxed_accuracy(answered(predicted), task) == ours
+    if ours != float(pix2struct):  # every disagreement is one the docstring names
+        assert predicted in {"12%", "0.0", "1,050", "$1,000", "the Peru."}
+
+
+@pytest.mark.parametrize(
+    ("predicted", "reference", "expected"),
+    [("1990s", "1990", 0.0), ("1990s", "1990s", 1.0), ("5m", "5", 0.0), ("5 m", "5", 1.0),
+     ("12kg", "12", 1.0), ("300s", "300", 0.0)],
+)  # fmt: skip
+def test_units_are_not_guessed_from_a_trailing_letter(predicted, reference, expected):
+    assert relaxed_accuracy(answered(predicted), make_task(reference)) == expected
+
+
 def test_relaxed_accuracy_tolerance_is_a_parameter():
     task = make_task("100")
     assert relaxed_accuracy(answered("109"), task, tolerance=0.1) == 1.0
