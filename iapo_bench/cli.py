@@ -28,6 +28,7 @@ from iapo_bench.chat import render_transcript
 from iapo_bench.envs import env_ids, family_for_env_id
 from iapo_bench.envs.family import load_task, split_seed
 from iapo_bench.leaderboard.harness import evaluate
+from iapo_bench.leaderboard.records import ResultsWriter
 from iapo_bench.rewards.rubric import Rubric
 
 __all__ = ["app"]
@@ -66,6 +67,11 @@ def _check_split(value: str) -> str:
     if value not in _SPLITS:
         raise typer.BadParameter(f"split must be one of {', '.join(_SPLITS)}, got {value!r}")
     return value
+
+
+def _error(message: str) -> None:
+    """One line (never wrapped, so paths stay whole) naming what is wrong."""
+    console.print(f"[red]error:[/red] {escape(message)}", soft_wrap=True, highlight=False)
 
 
 def _fmt(value: object, digits: int = 3) -> str:
@@ -116,6 +122,13 @@ def run(
         Path | None,
         typer.Option("--output-dir", "-o", help="Results folder; an existing one is resumed."),
     ] = None,
+    allow_env_mismatch: Annotated[
+        bool,
+        typer.Option(
+            help="Score the frozen test lists even when the running envs would render other "
+            "bytes (other Pillow, FreeType, numpy, OpenCV or fonts); the metadata records it."
+        ),
+    ] = False,
 ) -> None:
     """Evaluate agents on env ids and write episodes.jsonl, summary.csv and metadata.json."""
     env_list = _check_env_ids(env)
@@ -129,11 +142,20 @@ def run(
     if output_dir is None:
         stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
         output_dir = Path("iapo-results") / f"run-{stamp}"
+    try:  # a bad folder is named before any work is done
+        ResultsWriter(output_dir).close()
+    except ValueError as error:
+        _error(str(error))
+        raise typer.Exit(code=2) from None
     console.print(f"Results folder: [bold]{output_dir}[/bold] (run again with -o to resume)")
     try:
-        policies = [make_agent(name, seed=seed) for name in agent_list]
+        policies = []
+        for name in agent_list:
+            # Model loading and the no-tool priors take seconds: say so, never pause silently.
+            with console.status(f"Preparing agent {escape(name)}..."):
+                policies.append(make_agent(name, seed=seed, env_ids=env_list))
     except ValueError as error:
-        console.print(f"[red]error:[/red] {escape(str(error))}")
+        _error(str(error))
         raise typer.Exit(code=2) from None
     with Progress(
         TextColumn("{task.description}"),
@@ -164,12 +186,13 @@ def run(
                 max_turns=max_turns,
                 batch_size=batch_size,
                 rubric=rubric,
+                allow_env_mismatch=allow_env_mismatch,
                 command=["iapo-bench", *sys.argv[1:]],
                 on_start=on_start,
                 on_episode=on_episode,
             )
         except ValueError as error:
-            console.print(f"[red]error:[/red] {escape(str(error))}")
+            _error(str(error))
             raise typer.Exit(code=2) from None
     summary = writer.summary  # written by evaluate
     writer.close()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import hashlib
+import re
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
@@ -56,6 +57,7 @@ __all__ = [
     "Trajectory",
     "Turn",
     "as_image",
+    "clean_text",
     "freeze",
 ]
 
@@ -83,6 +85,22 @@ def as_image(value: Any) -> np.ndarray:
         value = value.copy()
         value.flags.writeable = False
     return value
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(text: str) -> str:
+    r"""``text`` with each lone surrogate replaced by U+FFFD, so it encodes as UTF-8.
+
+    A broken decoder (or a hostile agent) can hand over a ``str`` holding surrogate code
+    points, which no UTF-8 file or JSON record can take; everything else, NUL and control
+    characters included, is kept as it is. Linear time.
+
+    >>> clean_text("a\ud800b") == "a\ufffdb", clean_text("ok\x00")
+    (True, 'ok\x00')
+    """
+    return _LONE_SURROGATE.sub("\ufffd", text)
 
 
 def _image_summary(value: np.ndarray) -> dict[str, Any]:
@@ -400,6 +418,7 @@ class ParseErrorKind(str, enum.Enum):
     UNKNOWN_TOOL = "unknown_tool"
     INVALID_ARGUMENTS = "invalid_arguments"
     SEVERAL_ACTIONS = "several_actions"
+    TOO_LONG = "too_long"
 
 
 class ParseError(_Value):

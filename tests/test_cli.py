@@ -133,3 +133,31 @@ def test_run_names_a_bad_agent_spec():
     result = runner.invoke(app, ["run", "-a", "openai:m@localhost:8000"])
     assert result.exit_code == 2
     assert "must start with http:// or https://" in " ".join(result.output.split())
+
+
+def test_bad_output_folders_get_one_line(tmp_path):
+    target = tmp_path / "a-file"
+    target.write_text("x")
+    for folder in (target, "/sys/iapo-run"):
+        result = runner.invoke(app, ["run", "-a", "oracle", "--limit", "1", "-o", str(folder)])
+        assert result.exit_code == 2
+        assert result.output.startswith("error: cannot write results to")
+        assert len(result.output.strip().splitlines()) == 1, result.output
+        assert "Traceback" not in result.output
+
+
+def test_a_missing_model_folder_is_named():
+    result = runner.invoke(app, ["run", "-a", "hf:/nonexistent", "--limit", "1"])
+    assert result.exit_code == 2
+    assert "no such folder '/nonexistent'" in result.output
+
+
+def test_no_tool_prepares_only_the_chosen_envs(tmp_path):
+    from iapo_bench.baselines.scripted import _training_priors
+
+    _training_priors.cache_clear()
+    result = runner.invoke(
+        app, ["run", "-e", "ToolUse-ImageSearch-v0", "-a", "no-tool", "--limit", "1",
+              "-o", str(tmp_path)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert _training_priors.cache_info().currsize == 1  # search's priors, not OCR's 8 s

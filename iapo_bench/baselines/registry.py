@@ -2,8 +2,9 @@
 
 - A scripted agent: ``oracle``, ``heuristic``, ``no-tool``, ``random``.
 - ``tiny-vlm``: the warm-started tiny VLM shipped in the package (the ``[train]`` extra).
-- ``hf:PATH``: a local transformers vision-language model folder, or a hub id when online
-  (the ``[train]`` extra), run by :class:`~iapo_bench.baselines.vlm.TransformersVLMPolicy`.
+- ``hf:PATH``: a local transformers vision-language model folder (a path that does not
+  exist is "no such folder"), or a hub id ``org/name`` when online (the ``[train]`` extra),
+  run by :class:`~iapo_bench.baselines.vlm.TransformersVLMPolicy`.
 - ``openai:MODEL@BASE_URL``: a model behind an OpenAI-compatible endpoint (vLLM, SGLang),
   run by :class:`~iapo_bench.baselines.endpoint.EndpointPolicy`; ``openai:MODEL`` is OpenAI's
   own API. The key is read from ``$OPENAI_API_KEY`` (the ``[judge]`` extra).
@@ -17,9 +18,11 @@ ValueError: agent 'openai:m@localhost:8000': the base URL must start with http:/
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from iapo_bench.baselines.scripted import AGENTS, RandomAgent
+from iapo_bench.baselines.scripted import AGENTS, NoToolAgent, RandomAgent
 from iapo_bench.baselines.vlm import require_train_extra, tiny_vlm_policy
 
 __all__ = ["MODEL_AGENTS", "check_agent_spec", "make_agent"]
@@ -57,13 +60,18 @@ def check_agent_spec(spec: str) -> None:
     raise ValueError(f"unknown agent {spec!r}; known: {known}, or {_FORMS}")
 
 
-def make_agent(spec: str, seed: int = 0) -> Any:
-    """The agent ``spec`` names, seeded.
+def make_agent(spec: str, seed: int = 0, env_ids: Sequence[str] | None = None) -> Any:
+    """The agent ``spec`` names, seeded, prepared for ``env_ids`` (default: every env).
 
     Raises ``ValueError`` with a message when it cannot be built: an unknown name, a missing
-    extra, a model folder that does not load.
+    extra, a model folder that does not load or does not exist.
     """
     check_agent_spec(spec)
+    if spec == "no-tool":  # its priors take seconds per family: only those it will answer
+        from iapo_bench.envs import family_for_env_id
+
+        names = None if env_ids is None else [family_for_env_id(e).name for e in env_ids]
+        return NoToolAgent(names)
     if spec in MODEL_AGENTS:
         return MODEL_AGENTS[spec](seed)
     if spec.startswith("hf:"):
@@ -83,6 +91,11 @@ def _transformers_policy(spec: str, seed: int) -> Any:
     from iapo_bench.baselines.vlm import TransformersVLMPolicy
 
     path = spec.removeprefix("hf:")
+    local = Path(path).expanduser()
+    if not local.exists() and (local.is_absolute() or path.startswith((".", "~"))):
+        raise ValueError(f"agent {spec!r}: no such folder {path!r}")
+    if local.exists() and not local.is_dir():
+        raise ValueError(f"agent {spec!r}: {path!r} is a file; give the model's folder")
     require_train_extra(f"agent {spec!r}")
     try:
         return TransformersVLMPolicy.from_pretrained(path, seed=seed, name=spec)

@@ -107,6 +107,15 @@ class TransformersVLMPolicy:
         return cls(model, processor, **options)
 
     @property
+    def settings(self) -> dict[str, float | int]:
+        """The generation settings that change what it writes (recorded with results)."""
+        return {
+            "max_new_tokens": self.max_new_tokens,
+            "temperature": self.temperature,
+            "top_p": self.top_p,
+        }
+
+    @property
     def chat_template_hash(self) -> str:
         """SHA-256 of the chat template, recorded with results."""
         return hashlib.sha256((self.processor.chat_template or "").encode()).hexdigest()[:16]

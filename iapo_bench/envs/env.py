@@ -185,6 +185,13 @@ class ToolUseEnv(gym.Env[dict[str, Any], str]):
         observation, info = self._observation_and_info()
         return observation, float(reward), terminated, truncated, info | extra
 
+    @property
+    def trajectory(self) -> Trajectory | None:
+        """The episode so far (None before the first reset); what rewards read at its end."""
+        if self._task is None:
+            return None
+        return Trajectory(task_id=self._task.id, turns=tuple(self._turns))
+
     def render(self) -> np.ndarray | str | None:
         """The latest image (``rgb_array``) or the transcript (``ansi``)."""
         if self._task is None or self.render_mode is None:

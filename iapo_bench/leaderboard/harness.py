@@ -8,22 +8,35 @@
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
+import logging
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from importlib import metadata as importlib_metadata
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 
 from iapo_bench.baselines.base import Policy
-from iapo_bench.core import Answer, Split, Trajectory
+from iapo_bench.core import Answer, PolicyFailure, Split, Trajectory
 from iapo_bench.envs import family_for_env_id
-from iapo_bench.envs.family import SPLIT_SEEDS, load_task
-from iapo_bench.leaderboard.records import EpisodeRecord, ResultsWriter, RunMetadata
-from iapo_bench.rewards.rubric import Rubric
+from iapo_bench.envs.family import SPLIT_SEEDS, TaskFamily, load_task
+from iapo_bench.leaderboard.provenance import (
+    EnvMismatchError,
+    agent_provenance,
+    describe_mismatches,
+    env_mismatches,
+    git_version,
+    library_versions,
+    package_version,
+    rubric_provenance,
+)
+from iapo_bench.leaderboard.records import EpisodeRecord, ResultsWriter, RunCommand, RunMetadata
+from iapo_bench.rewards.rubric import Rubric, unavailable
+from iapo_bench.tools.ocr import get_engine
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["evaluate", "record_episode", "run_episodes", "task_ids_for"]
 
@@ -50,16 +63,17 @@ def record_episode(
     env_id: str,
     env_version_hash: str,
     trajectory: Trajectory,
-    score: float,
+    score: float | None,
     rewards: Mapping[str, float | None],
     latency_s: float,
     repeat: int = 0,
     tokens: int | None = None,
+    error: str | None = None,
 ) -> EpisodeRecord:
-    """The record of one finished episode."""
+    """The record of one finished episode; with ``error``, of an infrastructure error."""
     parse_errors: dict[str, int] = {}
-    for error in trajectory.parse_errors:
-        parse_errors[error.error.value] = parse_errors.get(error.error.value, 0) + 1
+    for parse_error in trajectory.parse_errors:
+        parse_errors[parse_error.error.value] = parse_errors.get(parse_error.error.value, 0) + 1
     calls = trajectory.tool_calls
     answer = trajectory.answer
     return EpisodeRecord(
@@ -68,7 +82,9 @@ def record_episode(
         env_version_hash=env_version_hash,
         task_id=trajectory.task_id,
         repeat=repeat,
-        score=score,
+        status="ok" if error is None else "infrastructure_error",
+        error=error,
+        score=score if error is None else None,
         rewards=dict(rewards),
         answer=answer.text if isinstance(answer, Answer) else None,
         reference=load_task(trajectory.task_id).answer,
@@ -93,6 +109,11 @@ def _generated_tokens(usage: Any) -> int | None:
     return None if value is None else int(value)
 
 
+def _blocking(env: gym.Env) -> bool:
+    """Whether the env's rubric waits on I/O (an LLM judge): then steps run in threads."""
+    return bool(getattr(getattr(env.unwrapped, "rubric", None), "blocking", False))
+
+
 def run_episodes(
     env_id: str,
     policy: Policy,
@@ -109,12 +130,34 @@ def run_episodes(
     ``rubric`` (a spec string) replaces the env's default rubric. A policy that reports
     ``last_usage`` (one entry per observation of its last ``act``, with
     ``completion_tokens``) has its generated tokens summed into each episode's record.
+
+    Infrastructure errors end an episode without scoring it: a
+    :class:`~iapo_bench.core.PolicyFailure` in place of a message (the endpoint failed), or a
+    final reward that reports ``unavailable`` (its judge could not be reached). When the
+    rubric waits on I/O (``Rubric.blocking``), the episodes of a round step concurrently, so
+    their judge calls overlap.
     """
     family = family_for_env_id(env_id)
     envs = [
         gym.make(env_id, max_turns=max_turns, rubric=rubric)
         for _ in range(min(batch_size, len(task_ids)))
     ]
+    pool = ThreadPoolExecutor(len(envs)) if envs and _blocking(envs[0]) else None
+
+    def record(i: int, trajectory: Trajectory, score: Any, rewards: Any, error: Any) -> Any:
+        return record_episode(
+            policy.name,
+            env_id,
+            family.version_hash,
+            trajectory,
+            score,
+            rewards,
+            elapsed[i],
+            repeat,
+            tokens[i],
+            error,
+        )
+
     try:
         for start in range(0, len(task_ids), len(envs) or 1):
             batch = task_ids[start : start + len(envs)]
@@ -141,71 +184,57 @@ def run_episodes(
                         count = _generated_tokens(entry)
                         if count is not None:
                             tokens[i] = (tokens[i] or 0) + count
+                stepping = []
                 for i, action in zip(order, actions, strict=True):
-                    began = time.perf_counter()
-                    obs, reward, terminated, truncated, info = envs[i].step(action)
-                    elapsed[i] += share + time.perf_counter() - began
-                    if terminated or truncated:
+                    elapsed[i] += share
+                    if isinstance(action, PolicyFailure):
                         del live[i]
-                        yield record_episode(
-                            policy.name,
-                            env_id,
-                            family.version_hash,
-                            info["trajectory"],
-                            reward,
-                            info["rewards"],
-                            elapsed[i],
-                            repeat,
-                            tokens[i],
-                        )
+                        trajectory = envs[i].unwrapped.trajectory
+                        yield record(i, trajectory, None, {}, f"policy: {action.error}")
                     else:
+                        stepping.append((i, action))
+
+                def step(item: tuple[int, str]) -> tuple[Any, float]:
+                    i, action = item
+                    began = time.perf_counter()
+                    result = envs[i].step(action)
+                    return result, time.perf_counter() - began
+
+                results = pool.map(step, stepping) if pool else map(step, stepping)
+                for (i, _), (result, seconds) in zip(stepping, list(results), strict=True):
+                    obs, reward, terminated, truncated, info = result
+                    elapsed[i] += seconds
+                    if not (terminated or truncated):
                         live[i] = (obs, info)
+                        continue
+                    del live[i]
+                    failed = unavailable(info["rewards"])
+                    error = f"{', '.join(failed)} unavailable" if failed else None
+                    yield record(i, info["trajectory"], reward, info["rewards"], error)
     finally:
+        if pool is not None:
+            pool.shutdown()
         for env in envs:
             env.close()
 
 
-def _git_version() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "describe", "--always", "--dirty", "--tags"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
-def _library_versions() -> dict[str, str]:
-    names = (
-        "gymnasium",
-        "numpy",
-        "pillow",
-        "pydantic",
-        "pandas",
-        "matplotlib",
-        "rapidocr",
-        "onnxruntime",
-        "torch",
-        "transformers",
-    )
-    versions = {"python": sys.version.split()[0]}
-    for name in names:
-        try:
-            versions[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def _package_version() -> str:
-    try:
-        return importlib_metadata.version("iapo-bench")
-    except importlib_metadata.PackageNotFoundError:
-        return "0+unknown"
+def _check_envs(
+    families: Mapping[str, TaskFamily], split: Split, allow_env_mismatch: bool
+) -> dict[str, dict[str, list[str]]]:
+    """The envs whose bytes differ from their frozen lists; raises unless allowed."""
+    if split != "test":
+        return {}
+    mismatches = env_mismatches(families.values())
+    if mismatches:
+        text = describe_mismatches(mismatches)
+        if not allow_env_mismatch:
+            raise EnvMismatchError(
+                f"these envs would not be scored on the bytes of their frozen test lists: {text}. "
+                "Install the pinned libraries, or allow it explicitly (allow_env_mismatch=True, "
+                "--allow-env-mismatch): the metadata then records the difference"
+            )
+        logger.warning("SCORING ON BYTES THAT DIFFER FROM THE FROZEN TEST LISTS: %s", text)
+    return mismatches
 
 
 def evaluate(
@@ -220,6 +249,7 @@ def evaluate(
     max_turns: int = 4,
     batch_size: int = 16,
     rubric: str | None = None,
+    allow_env_mismatch: bool = False,
     command: Sequence[str] | None = None,
     on_start: Callable[[str, str, int, int], None] | None = None,
     on_episode: Callable[[EpisodeRecord], None] | None = None,
@@ -229,48 +259,58 @@ def evaluate(
     Each task is played ``repeats`` times; before repeat ``r`` a policy with a ``reseed``
     method is reseeded with ``seed + r``. ``on_start(agent, env_id, total, already_done)`` and
     ``on_episode(record)`` drive progress displays. ``rubric`` (a spec string) scores every
-    env instead of its default rubric. Raises ``ValueError`` when ``output_dir`` holds a run
-    of other env versions or settings, or ``rubric`` names no known reward.
+    env instead of its default rubric.
+
+    Raises ``ValueError`` when ``output_dir`` cannot be written or holds a run with other
+    settings (:meth:`RunMetadata.merged`), or ``rubric`` names no known reward; and
+    :class:`EnvMismatchError` when the test split would be scored on bytes that differ from
+    the frozen lists (unless ``allow_env_mismatch``, which records the difference).
     """
     spec = Rubric.parse(rubric).spec if rubric is not None else None
     families = {env_id: family_for_env_id(env_id) for env_id in env_ids}
+    mismatches = _check_envs(families, split, allow_env_mismatch)
     task_lists = {env_id: task_ids_for(env_id, split, limit, seed) for env_id in env_ids}
-    meta = RunMetadata(
-        package_version=_package_version(),
-        git_version=_git_version(),
-        libraries=_library_versions(),
-        env_version_hashes={e: f.version_hash for e, f in families.items()},
-        test_list_hashes={e: f.frozen_test_list().content_hash for e, f in families.items()},
-        split=split,
-        seed=seed,
-        agents=[p.name for p in policies],
-        models={p.name: getattr(p, "model_name", None) for p in policies},
-        chat_template_hashes={p.name: getattr(p, "chat_template_hash", None) for p in policies},
-        rubric={e: spec or Rubric.parse(f.default_rubric).spec for e, f in families.items()},
-        max_turns=max_turns,
-        command=list(command if command is not None else sys.argv),
-        date=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-    )
+    rubrics = {e: Rubric.parse(spec or f.default_rubric) for e, f in families.items()}
+    now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    argv = list(command if command is not None else sys.argv)
+    agents = {p.name: agent_provenance(p) for p in policies}
+    try:
+        meta = RunMetadata(
+            package_version=package_version(),
+            git_version=git_version(),
+            libraries=library_versions(),
+            env_version_hashes={e: f.version_hash for e, f in families.items()},
+            test_list_hashes={e: f.frozen_test_list().content_hash for e, f in families.items()},
+            env_mismatch=mismatches,
+            split=split,
+            seed=seed,
+            max_turns=max_turns,
+            batch_size=batch_size,
+            agents=sorted(agents),
+            models={name: a["model"] for name, a in agents.items()},
+            chat_template_hashes={name: a["chat_template_hash"] for name, a in agents.items()},
+            agent_settings={name: a["settings"] for name, a in agents.items()},
+            rubric={e: r.spec for e, r in rubrics.items()},
+            rubric_provenance={e: rubric_provenance(r) for e, r in rubrics.items()},
+            ocr_engine=get_engine().provenance,
+            commands=[RunCommand(argv=argv, date=now)],
+            date=now,
+        )
+    finally:  # built for their provenance only: release what they hold (a judge's client)
+        for built in rubrics.values():
+            close = getattr(built, "close", None)
+            if close is not None:
+                close()
     writer = ResultsWriter(output_dir)
-    previous = writer.read_metadata()
-    if previous is not None:
-        for field in ("env_version_hashes", "split", "seed", "max_turns", "rubric"):
-            before, now = getattr(previous, field), getattr(meta, field)
-            mismatched = (
-                {k: v for k, v in now.items() if before.get(k, v) != v}
-                if isinstance(now, dict)
-                else ({field: now} if before != now else {})
-            )
-            if mismatched:
-                writer.close()
-                raise ValueError(
-                    f"{output_dir} holds a run with {field}={before}, this one has {now}; "
-                    "resume only the same run, or choose a new output directory"
-                )
-        meta.agents = sorted(set(previous.agents) | set(meta.agents))
-        meta.models = previous.models | meta.models
-        meta.chat_template_hashes = previous.chat_template_hashes | meta.chat_template_hashes
-        meta.date = previous.date
+    try:
+        previous = writer.read_metadata()
+        if previous is not None:
+            meta = meta.merged(previous)
+    except ValueError as error:
+        writer.close()
+        raise ValueError(
+            f"{output_dir}: {error}; resume only the same run, or choose a new output folder"
+        ) from None
     writer.write_metadata(meta)
     done = writer.done()
     for env_id in env_ids:

@@ -5,13 +5,21 @@ A run's folder holds three files:
 - ``episodes.jsonl``: one :class:`EpisodeRecord` a line, appended and flushed per episode, so
   an interrupted run resumes where it stopped;
 - ``summary.csv``: one row per (agent, env) with the columns of :data:`SUMMARY_COLUMNS`;
-- ``metadata.json``: provenance (:class:`RunMetadata`).
+- ``metadata.json``: provenance (:class:`RunMetadata`), accumulated over every resume.
+
+An episode that failed outside the model (its endpoint down, its judge unreachable) is
+recorded with ``status="infrastructure_error"``: it is left out of the score, counted in its
+own column, and played again when the run is resumed (the later record supersedes it). Every
+text field of a record is made valid Unicode (:func:`~iapo_bench.core.clean_text`), so any
+text an agent writes can be written.
 
 Summary columns:
 
 ``agent``, ``env_id``, ``env_version_hash``
     what was evaluated, and the hash of the env version it was scored on;
-``episodes``, ``score``, ``std_error``, ``ci95_low``, ``ci95_high``
+``episodes``, ``infrastructure_errors``
+    the scored episodes, and those that failed outside the model (not scored);
+``score``, ``std_error``, ``ci95_low``, ``ci95_high``
     mean rubric total, its standard error (sample std / sqrt(n)) and a normal 95% interval;
 ``tool_call_rate``
     fraction of episodes with at least one valid tool call;
@@ -35,20 +43,36 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from iapo_bench.core import ParseErrorKind
+from iapo_bench.core import ParseErrorKind, clean_text
 
-__all__ = ["SUMMARY_COLUMNS", "EpisodeRecord", "ResultsWriter", "RunMetadata", "summarize"]
+__all__ = [
+    "SUMMARY_COLUMNS",
+    "EpisodeRecord",
+    "ResultsWriter",
+    "RunCommand",
+    "RunMetadata",
+    "Status",
+    "latest_records",
+    "summarize",
+]
+
+Text = Annotated[str, AfterValidator(clean_text)]
+"""A string made valid Unicode on the way in, so that any record can be written as UTF-8."""
+
+Status = Literal["ok", "infrastructure_error"]
+"""How an episode ended: played and scored, or failed outside the model (not scored)."""
 
 SUMMARY_COLUMNS: tuple[str, ...] = (
     "agent",
     "env_id",
     "env_version_hash",
     "episodes",
+    "infrastructure_errors",
     "score",
     "std_error",
     "ci95_low",
@@ -70,15 +94,21 @@ class EpisodeRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    agent: str = Field(description="The policy's name.")
+    agent: Text = Field(description="The policy's name.")
     env_id: str = Field(description="The Gymnasium id.")
     env_version_hash: str = Field(description="Hash of the env version the task came from.")
     task_id: str = Field(description="The task's id.")
     repeat: int = Field(default=0, ge=0, description="Which repeat of the task (0-based).")
-    score: float = Field(description="The rubric's total.")
-    rewards: dict[str, float | None] = Field(description="Every rubric component.")
-    answer: str | None = Field(description="The final answer, or None when truncated.")
-    reference: str = Field(description="The reference answer (recorded after scoring).")
+    status: Status = Field(default="ok", description="Scored, or an infrastructure error.")
+    error: Text | None = Field(
+        default=None, description="What failed outside the model, on an infrastructure error."
+    )
+    score: float | None = Field(
+        description="The rubric's total; None on an infrastructure error (never scored)."
+    )
+    rewards: dict[Text, float | None] = Field(description="Every rubric component.")
+    answer: Text | None = Field(description="The final answer, or None when there was none.")
+    reference: Text = Field(description="The reference answer (recorded after scoring).")
     turns: int = Field(ge=0, description="Agent messages in the episode.")
     tool_calls: int = Field(ge=0, description="Valid tool calls.")
     tool_errors: int = Field(ge=0, description="Valid tool calls whose tool reported an error.")
@@ -87,7 +117,9 @@ class EpisodeRecord(BaseModel):
     latency_s: float = Field(ge=0, description="Wall time of the episode, seconds.")
     tokens: int | None = Field(default=None, description="Generated tokens, if reported.")
     cost: float | None = Field(default=None, description="Cost in USD, if reported.")
-    messages: list[str] = Field(description="The agent's messages, verbatim.")
+    messages: list[Text] = Field(
+        description="The agent's messages as the env kept them (bounded by its action limit)."
+    )
 
     @property
     def key(self) -> tuple[str, str, str, int]:
@@ -95,57 +127,152 @@ class EpisodeRecord(BaseModel):
         return (self.agent, self.env_id, self.task_id, self.repeat)
 
 
+_SAME = ("split", "seed", "max_turns", "batch_size", "libraries", "ocr_engine")
+"""Run-wide settings a resume must share."""
+_SAME_PER_KEY = (
+    "env_version_hashes",
+    "test_list_hashes",
+    "rubric",
+    "rubric_provenance",
+    "models",
+    "chat_template_hashes",
+    "agent_settings",
+)
+"""Per-env and per-agent settings a resume must share for every env or agent both name."""
+
+
+class RunCommand(BaseModel):
+    """One invocation that wrote into a run's folder."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    argv: list[str] = Field(description="The command line.")
+    date: str = Field(description="When it started, ISO 8601, UTC.")
+
+
 class RunMetadata(BaseModel):
-    """Provenance of a run, written to ``metadata.json``."""
+    """Provenance of a run, written to ``metadata.json``.
+
+    A folder accumulates: every env, agent and command that ever wrote into it is listed, and
+    a resume that would mix settings (another rubric, env version, judge, OCR engine, model,
+    sampling, split, seed, turn limit or library version) is refused (:meth:`merged`).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     package_version: str = Field(description="iapo-bench's version.")
-    git_version: str | None = Field(description="`git describe` of the source tree, if any.")
+    git_version: str | None = Field(description="`git describe` of the source checkout, if any.")
     libraries: dict[str, str] = Field(description="Versions of the libraries that shape results.")
     env_version_hashes: dict[str, str] = Field(description="Env version hash per env id.")
     test_list_hashes: dict[str, str] = Field(description="Frozen test list content hash per id.")
+    env_mismatch: dict[str, dict[str, list[str]]] = Field(
+        default_factory=dict,
+        description="Envs run on bytes that differ from their frozen test list (allowed "
+        "explicitly): field -> [frozen, running]. Empty when every list is scored as frozen.",
+    )
     split: str = Field(description="The split evaluated.")
     seed: int = Field(description="Seed of the agents (and first task seed off the test split).")
+    max_turns: int = Field(description="Turn limit of every episode.")
+    batch_size: int = Field(description="Episodes in flight per agent (padding can shift models).")
     agents: list[str] = Field(description="Agents evaluated.")
     models: dict[str, str | None] = Field(description="Model per agent (None for scripted).")
     chat_template_hashes: dict[str, str | None] = Field(description="Chat template per agent.")
+    agent_settings: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="Sampling settings per agent (temperature, ...)."
+    )
     rubric: dict[str, str] = Field(description="Rubric spec per env id.")
-    max_turns: int = Field(description="Turn limit of every episode.")
-    command: list[str] = Field(description="The command line.")
-    date: str = Field(description="Start time, ISO 8601, UTC.")
+    rubric_provenance: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Per env id, what each model- or service-backed reward reports about "
+        "itself (the LLM judge: model, endpoint, template hash, settings).",
+    )
+    ocr_engine: dict[str, str] = Field(
+        description="The OCR engine the ocr tool and the heuristic read with (version, models)."
+    )
+    commands: list[RunCommand] = Field(description="Every command that wrote into the folder.")
+    date: str = Field(description="When the run first started, ISO 8601, UTC.")
+
+    def merged(self, previous: RunMetadata) -> RunMetadata:
+        """This run's metadata added to a folder's ``previous`` one; ``ValueError`` on a mix.
+
+        Settings of the whole run must be equal; per-env and per-agent settings must be equal
+        for every env or agent both name, and are otherwise united.
+        """
+        for name in _SAME:
+            before, now = getattr(previous, name), getattr(self, name)
+            if before != now:
+                raise ValueError(f"it holds a run with {name}={before}, this one has {now}")
+        merged: dict[str, Any] = {}
+        for name in _SAME_PER_KEY:
+            before, now = getattr(previous, name), getattr(self, name)
+            for key in sorted(set(before) & set(now)):
+                if before[key] != now[key]:
+                    raise ValueError(
+                        f"it holds a run with {name}[{key!r}]={before[key]}, "
+                        f"this one has {now[key]}"
+                    )
+            merged[name] = before | now
+        return self.model_copy(
+            update={
+                **merged,
+                "env_mismatch": previous.env_mismatch | self.env_mismatch,
+                "agents": sorted(set(previous.agents) | set(self.agents)),
+                "commands": [*previous.commands, *self.commands],
+                "date": previous.date,
+            }
+        )
 
 
 def _rate(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else math.nan
 
 
+def latest_records(records: Iterable[EpisodeRecord]) -> list[EpisodeRecord]:
+    """One record per episode key: the last scored one, else the last infrastructure error.
+
+    A resumed run replays the episodes that failed outside the model and appends their new
+    records; this is the view every summary takes.
+    """
+    chosen: dict[tuple[str, str, str, int], EpisodeRecord] = {}
+    for record in records:
+        held = chosen.get(record.key)
+        if held is None or record.status == "ok" or held.status != "ok":
+            chosen[record.key] = record
+    return list(chosen.values())
+
+
 def summarize(records: Iterable[EpisodeRecord]) -> pd.DataFrame:
-    """The summary table, one row per (agent, env), columns :data:`SUMMARY_COLUMNS`."""
-    frame = pd.DataFrame([r.model_dump() for r in records])
+    """The summary table, one row per (agent, env), columns :data:`SUMMARY_COLUMNS`.
+
+    Scores and rates are over the scored episodes; infrastructure errors are only counted.
+    """
+    latest = latest_records(records)
+    frame = pd.DataFrame([r.model_dump() for r in latest])
     if frame.empty:
         return pd.DataFrame(columns=list(SUMMARY_COLUMNS))
     rows = []
-    for (agent, env_id), group in frame.groupby(["agent", "env_id"], sort=False):
+    for (agent, env_id), everything in frame.groupby(["agent", "env_id"], sort=False):
+        group = everything[everything["status"] == "ok"]
         n = len(group)
-        score = float(group["score"].mean())
+        score = float(group["score"].mean()) if n else math.nan
         stderr = float(group["score"].std(ddof=1) / math.sqrt(n)) if n > 1 else math.nan
         messages = int(group["turns"].sum())
         calls = int(group["tool_calls"].sum())
         row: dict[str, Any] = {
             "agent": agent,
             "env_id": env_id,
-            "env_version_hash": ",".join(sorted(set(group["env_version_hash"]))),
+            "env_version_hash": ",".join(sorted(set(everything["env_version_hash"]))),
             "episodes": n,
+            "infrastructure_errors": int(len(everything) - n),
             "score": score,
             "std_error": stderr,
             "ci95_low": score - 1.96 * stderr,
             "ci95_high": score + 1.96 * stderr,
-            "tool_call_rate": float((group["tool_calls"] > 0).mean()),
+            "tool_call_rate": float((group["tool_calls"] > 0).mean()) if n else math.nan,
             "tool_success_rate": _rate(calls - int(group["tool_errors"].sum()), calls),
-            "mean_turns": float(group["turns"].mean()),
-            "latency_mean_s": float(group["latency_s"].mean()),
-            "latency_p95_s": float(group["latency_s"].quantile(0.95)),
+            "mean_turns": float(group["turns"].mean()) if n else math.nan,
+            "latency_mean_s": float(group["latency_s"].mean()) if n else math.nan,
+            "latency_p95_s": float(group["latency_s"].quantile(0.95)) if n else math.nan,
             "tokens": group["tokens"].sum(min_count=1),
             "cost": group["cost"].sum(min_count=1),
         }
@@ -172,11 +299,19 @@ class ResultsWriter:
 
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.records: list[EpisodeRecord] = self._read_existing()
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self.records: list[EpisodeRecord] = self._read_existing()
+            self._file = (self.directory / self.EPISODES).open("a", encoding="utf-8")
+        except (FileExistsError, NotADirectoryError):
+            raise ValueError(
+                f"cannot write results to {self.directory}: it (or a folder above it) is a file"
+            ) from None
+        except OSError as error:  # read-only, no permission, a pseudo file system...
+            reason = error.strerror or type(error).__name__
+            raise ValueError(f"cannot write results to {self.directory}: {reason}") from None
         self.summary: pd.DataFrame | None = None
         """The table :meth:`write_summary` last wrote."""
-        self._file = (self.directory / self.EPISODES).open("a", encoding="utf-8")
 
     def _read_existing(self) -> list[EpisodeRecord]:
         path = self.directory / self.EPISODES
@@ -190,21 +325,34 @@ class ResultsWriter:
                 if number != len(lines):
                     raise ValueError(f"{path}:{number} is not an episode record") from None
                 # The last line was cut off mid-write: drop it and rewrite the file.
-                path.write_text("".join(r.model_dump_json() + "\n" for r in records))
+                text = "".join(r.model_dump_json() + "\n" for r in records)
+                path.write_text(text, encoding="utf-8")
         return records
 
     def done(self) -> set[tuple[str, str, str, int]]:
-        """Keys of the episodes already recorded."""
-        return {r.key for r in self.records}
+        """Keys of the episodes already scored (infrastructure errors are played again)."""
+        return {r.key for r in self.records if r.status == "ok"}
 
     def read_metadata(self) -> RunMetadata | None:
         """The metadata of an earlier run in this folder, if any."""
         path = self.directory / self.METADATA
-        return RunMetadata.model_validate_json(path.read_text()) if path.exists() else None
+        if not path.exists():
+            return None
+        try:
+            return RunMetadata.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValueError as error:
+            raise ValueError(
+                f"{path} is not the metadata of a run of this version of iapo-bench "
+                f"({str(error).splitlines()[0]}); choose a new output folder"
+            ) from None
 
     def write_metadata(self, metadata: RunMetadata) -> None:
         """Write ``metadata.json``."""
-        (self.directory / self.METADATA).write_text(metadata.model_dump_json(indent=2) + "\n")
+        path = self.directory / self.METADATA
+        # Written whole then renamed, so an interruption never leaves half a file.
+        partial = path.with_suffix(".json.partial")
+        partial.write_text(metadata.model_dump_json(indent=2) + "\n", encoding="utf-8")
+        partial.replace(path)
 
     def append(self, record: EpisodeRecord) -> None:
         """Record one episode, flushed at once."""

@@ -16,6 +16,9 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
+import importlib.metadata
 import io
 import math
 import os
@@ -66,6 +69,11 @@ class OcrEngine(Protocol):
     name: str
     """Short name (``"rapidocr"``, ``"tesseract"``)."""
 
+    @property
+    def provenance(self) -> dict[str, str]:
+        """What a run's metadata records of the engine (version, models, settings)."""
+        ...
+
     def read(self, image: np.ndarray) -> list[OcrLine]:
         """The lines of text in a ``uint8 (H, W, 3)`` image, top to bottom."""
         ...
@@ -112,6 +120,10 @@ def _polygon_box(points: Any, width: int, height: int) -> Box:
     )
 
 
+_DET_MODEL = "PP-OCRv6_det_small.onnx"
+_REC_MODEL = "PP-OCRv6_rec_small.onnx"
+
+
 class RapidOcrEngine:
     """RapidOCR (PP-OCRv6, ONNX Runtime on the CPU), fully offline.
 
@@ -128,6 +140,22 @@ class RapidOcrEngine:
         self._engine: Any = None
         self._lock = threading.Lock()
 
+    @functools.cached_property
+    def provenance(self) -> dict[str, str]:
+        """What reads the text: the engine's version, its model files' hashes, its settings."""
+        models = resources.files("rapidocr") / "models"
+        out = {
+            "engine": self.name,
+            "version": importlib.metadata.version("rapidocr"),
+            "onnxruntime": importlib.metadata.version("onnxruntime"),
+            "limit_side_len": str(self.limit_side_len),
+            "angle_classifier": "off",
+        }
+        for role, file in (("det_model", _DET_MODEL), ("rec_model", _REC_MODEL)):
+            digest = hashlib.sha256((models / file).read_bytes()).hexdigest()[:16]
+            out[role] = f"{file}:{digest}"
+        return out
+
     def _load(self) -> Any:
         from rapidocr import RapidOCR  # imported on first use: it takes a second
 
@@ -137,8 +165,8 @@ class RapidOcrEngine:
             "Global.log_level": "critical",
             "Det.limit_type": "max",
             "Det.limit_side_len": self.limit_side_len,
-            "Det.model_path": str(models / "PP-OCRv6_det_small.onnx"),
-            "Rec.model_path": str(models / "PP-OCRv6_rec_small.onnx"),
+            "Det.model_path": str(models / _DET_MODEL),
+            "Rec.model_path": str(models / _REC_MODEL),
             "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
         }
@@ -173,6 +201,17 @@ class TesseractEngine:
     def available() -> bool:
         """Whether the ``tesseract`` binary is installed."""
         return shutil.which("tesseract") is not None
+
+    @functools.cached_property
+    def provenance(self) -> dict[str, str]:
+        """What reads the text: the binary's version and the page segmentation mode."""
+        version = "not installed"
+        if self.available():
+            done = subprocess.run(
+                ["tesseract", "--version"], capture_output=True, text=True, timeout=30
+            )
+            version = (done.stdout or done.stderr).splitlines()[0] if done.returncode == 0 else "?"
+        return {"engine": self.name, "version": version, "psm": str(self.page_segmentation)}
 
     def read(self, image: np.ndarray) -> list[OcrLine]:
         """The lines of text in ``image``."""

@@ -4,6 +4,7 @@ import pandas as pd
 import pytest
 
 from iapo_bench.baselines import make_agent
+from iapo_bench.core import PolicyFailure
 from iapo_bench.leaderboard import (
     SUMMARY_COLUMNS,
     ResultsWriter,
@@ -115,3 +116,89 @@ class MiscountingPolicy:
 def test_a_policy_returning_the_wrong_number_of_actions_is_an_error():
     with pytest.raises(RuntimeError, match="returned 3 actions for 2 observations"):
         list(run_episodes(ENV, MiscountingPolicy(), task_ids_for(ENV, "test", limit=2)))
+
+
+# --- infrastructure errors --------------------------------------------------------------------
+
+
+class FlakyEndpoint:
+    """The oracle behind an endpoint that fails some messages until it is 'back up'."""
+
+    name = "flaky"
+
+    def __init__(self):
+        self.up = False
+        self.oracle = make_agent("oracle")
+
+    def act(self, observations, infos):
+        actions = self.oracle.act(observations, infos)
+        return [
+            a if self.up or int(info["task_id"].rsplit("/", 1)[1]) % 2 == 0 or info["turn"] == 0
+            else PolicyFailure(error="APIConnectionError: Connection refused (after 4 attempts)")
+            for a, info in zip(actions, infos, strict=True)
+        ]  # fmt: skip
+
+
+def test_an_endpoint_failure_is_an_infrastructure_error_replayed_on_resume(tmp_path):
+    policy = FlakyEndpoint()
+    writer = evaluate([ENV], [policy], tmp_path, limit=6)
+    writer.close()
+    failed = [r for r in writer.records if r.status == "infrastructure_error"]
+    assert len(failed) == 3  # the odd seeds failed on their second message
+    for r in failed:
+        assert r.score is None and r.error.startswith("policy: APIConnectionError")
+        assert r.turns == 1 and r.tool_calls == 1  # what was played is kept for audit
+    row = pd.read_csv(tmp_path / "summary.csv").iloc[0]
+    assert row["episodes"] == 3 and row["infrastructure_errors"] == 3 and row["score"] == 1.0
+    policy.up = True
+    played = []
+    evaluate([ENV], [policy], tmp_path, limit=6, on_episode=played.append).close()
+    assert sorted(r.task_id for r in played) == sorted(r.task_id for r in failed)
+    row = pd.read_csv(tmp_path / "summary.csv").iloc[0]
+    assert row["episodes"] == 6 and row["infrastructure_errors"] == 0 and row["score"] == 1.0
+
+
+# --- metadata that accumulates and refuses any mix ------------------------------------------------
+
+OCR = "ToolUse-OCR-v0"
+
+
+def test_metadata_accumulates_every_env_and_command_and_refuses_a_mix(tmp_path):
+    oracle = make_agent("oracle")
+    evaluate([ENV, OCR], [oracle], tmp_path, limit=2, command=["first"]).close()
+    evaluate([OCR], [oracle], tmp_path, limit=3, command=["second"]).close()  # fewer envs
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert set(meta["env_version_hashes"]) == set(meta["rubric"]) == {ENV, OCR}
+    assert [c["argv"] for c in meta["commands"]] == [["first"], ["second"]]
+    # Another rubric for the env left out of the last resume is still refused.
+    with pytest.raises(ValueError, match=r"rubric\['ToolUse-Chart-v0'\]"):
+        evaluate([ENV], [oracle], tmp_path, limit=2, rubric="exact_match:1")
+    with pytest.raises(ValueError, match="seed"):
+        evaluate([OCR], [oracle], tmp_path, limit=2, seed=1)
+    meta_after = json.loads((tmp_path / "metadata.json").read_text())
+    assert meta_after == meta  # a refused resume changes nothing
+
+
+def test_metadata_records_the_ocr_engine_and_agent_settings(tmp_path):
+    evaluate([OCR], [make_agent("oracle")], tmp_path, limit=1).close()
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert meta["ocr_engine"]["engine"] == "rapidocr"
+    assert meta["ocr_engine"]["det_model"].startswith("PP-OCRv6_det_small.onnx:")
+    assert meta["agent_settings"] == {"oracle": {}} and meta["env_mismatch"] == {}
+    assert meta["batch_size"] == 16
+
+
+def test_scoring_the_frozen_list_on_other_bytes_is_refused_unless_allowed(tmp_path, monkeypatch):
+    from iapo_bench.envs import family as family_module
+    from iapo_bench.leaderboard import provenance
+
+    real = family_module.rendering_environment()
+    monkeypatch.setattr(provenance, "rendering_environment", lambda: real | {"pillow": "0.1"})
+    with pytest.raises(provenance.EnvMismatchError, match=r"pillow frozen '[\d.]+', running '0.1'"):
+        evaluate([ENV], [make_agent("oracle")], tmp_path, limit=1)
+    assert not (tmp_path / "metadata.json").exists()
+    evaluate([ENV], [make_agent("oracle")], tmp_path, limit=1, allow_env_mismatch=True).close()
+    meta = json.loads((tmp_path / "metadata.json").read_text())
+    assert meta["env_mismatch"][ENV]["pillow"] == [real["pillow"], "0.1"]
+    # Off the test split there is no frozen list to compare with.
+    evaluate([ENV], [make_agent("oracle")], tmp_path / "v", split="validation", limit=1).close()

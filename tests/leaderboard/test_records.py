@@ -102,3 +102,77 @@ def test_writer_refuses_a_corrupt_line_in_the_middle(tmp_path):
     (tmp_path / ResultsWriter.EPISODES).write_text("garbage\n" + record().model_dump_json() + "\n")
     with pytest.raises(ValueError, match=r"episodes.jsonl:1 is not an episode record"):
         ResultsWriter(tmp_path)
+
+
+# --- infrastructure errors ----------------------------------------------------------------------
+
+
+def infra(task="t0", **overrides):
+    return record(task=task, status="infrastructure_error", error="policy: endpoint down",
+                  score=None, rewards={}, answer=None, **overrides)  # fmt: skip
+
+
+def test_infrastructure_errors_are_counted_but_never_scored():
+    row = summarize([record(task="t0", score=1.0), infra("t1"), infra("t2")]).iloc[0]
+    assert row["episodes"] == 1 and row["infrastructure_errors"] == 2
+    assert row["score"] == 1.0 and row["mean_turns"] == 2.0
+
+
+def test_a_later_scored_record_supersedes_an_infrastructure_error():
+    records = [infra("t0"), record(task="t1", score=0.0), record(task="t0", score=1.0)]
+    row = summarize(records).iloc[0]
+    assert row["episodes"] == 2 and row["infrastructure_errors"] == 0
+    assert row["score"] == 0.5
+    # ... and a scored record is never replaced by a later failure.
+    row = summarize([record(task="t0", score=1.0), infra("t0")]).iloc[0]
+    assert row["episodes"] == 1 and row["infrastructure_errors"] == 0
+
+
+def test_only_infrastructure_errors_gives_an_empty_score():
+    row = summarize([infra("t0")]).iloc[0]
+    assert row["episodes"] == 0 and row["infrastructure_errors"] == 1 and math.isnan(row["score"])
+
+
+def test_the_writer_plays_infrastructure_errors_again(tmp_path):
+    with ResultsWriter(tmp_path) as writer:
+        writer.append(record(task="t0"))
+        writer.append(infra("t1"))
+    with ResultsWriter(tmp_path) as writer:
+        assert writer.done() == {("a", "E", "t0", 0)}
+
+
+# --- any text an agent writes can be recorded ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["lone \ud800 surrogate", "\udfff", "nul \x00 and \x1b[31m escapes", "x" * 200_000,
+     "emoji 🎉 and pairs \U0001f600", "\ufeff bom"],
+)  # fmt: skip
+def test_records_survive_any_agent_text(tmp_path, text):
+    with ResultsWriter(tmp_path) as writer:
+        writer.append(record(messages=[text, "<answer>1</answer>"], answer=text, agent=text))
+        writer.write_summary()
+    with ResultsWriter(tmp_path) as reread:
+        (back,) = reread.records
+    assert back.messages[0] == back.answer == back.agent
+    assert back.messages[0] == text.replace("\ud800", "\ufffd").replace("\udfff", "\ufffd")
+    (tmp_path / ResultsWriter.EPISODES).read_text(encoding="utf-8")  # valid UTF-8 throughout
+
+
+# --- output folders ---------------------------------------------------------------------------
+
+
+def test_a_file_as_output_folder_gets_one_clear_error(tmp_path):
+    target = tmp_path / "results.csv"
+    target.write_text("x")
+    with pytest.raises(ValueError, match="is a file"):
+        ResultsWriter(target)
+    with pytest.raises(ValueError, match="is a file"):
+        ResultsWriter(target / "inside")
+
+
+def test_an_unwritable_output_folder_gets_one_clear_error():
+    # /sys refuses new folders even to root, as a read-only mount would.
+    with pytest.raises(ValueError, match=r"cannot write results to /sys/iapo-run: Operation"):
+        ResultsWriter("/sys/iapo-run")
