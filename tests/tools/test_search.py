@@ -24,6 +24,7 @@ from iapo_bench.tools.gallery import (
     Gallery,
     image_features,
     item_features,
+    store,
     tokenize,
 )
 from iapo_bench.tools.ocr import get_engine
@@ -267,7 +268,7 @@ def test_a_damaged_cache_is_rebuilt(cache, damage):
     np.testing.assert_array_equal(rebuilt.features, fresh.features)
     # ... and the cache is whole again.
     index.get_gallery.cache_clear()
-    assert index._load(GALLERY, 40, 3, folder) is not None
+    assert store._load(GALLERY, 40, 3, folder) is not None
 
 
 def test_an_unwritable_cache_only_costs_a_rebuild(tmp_path, monkeypatch):
