@@ -91,12 +91,12 @@ def _transformers_policy(spec: str, seed: int) -> Any:
     from iapo_bench.baselines.vlm import TransformersVLMPolicy
 
     path = spec.removeprefix("hf:")
+    require_train_extra(f"agent {spec!r}")
     local = Path(path).expanduser()
     if not local.exists() and (local.is_absolute() or path.startswith((".", "~"))):
         raise ValueError(f"agent {spec!r}: no such folder {path!r}")
     if local.exists() and not local.is_dir():
         raise ValueError(f"agent {spec!r}: {path!r} is a file; give the model's folder")
-    require_train_extra(f"agent {spec!r}")
     try:
         return TransformersVLMPolicy.from_pretrained(path, seed=seed, name=spec)
     except (OSError, ValueError) as error:

@@ -70,18 +70,24 @@ def test_chart_labels_pair_with_the_value_in_their_column_not_the_ticks():
     assert _label_values(lines, scale=1.0) == {"oslo": 212.0, "riga": 87.0, "turin": 150.0}
 
 
+# Margins set from a measurement on these validation seeds (never the test list): documents
+# 12/12 against 0/12, charts 14/30 against 2/30. Each bound leaves room for a few episodes of
+# drift (another OCR build), but not for a heuristic that stopped reading.
+
+
 @pytest.mark.slow
 def test_heuristic_reads_ocr_fields_without_peeking(monkeypatch):
     env = gym.make("ToolUse-OCR-v0", difficulty=2, split="validation").unwrapped
     heuristic = [_episode(env, HeuristicAgent(), s, monkeypatch) for s in range(12)]
-    no_tool = [_episode(env, NoToolAgent(), s) for s in range(12)]
-    assert sum(heuristic) / 12 >= 0.6
-    assert sum(heuristic) > sum(no_tool) + 4
+    no_tool = [_episode(env, NoToolAgent(["ocr"]), s) for s in range(12)]
+    assert sum(heuristic) / 12 >= 0.8
+    assert (sum(heuristic) - sum(no_tool)) / 12 >= 0.6
 
 
 @pytest.mark.slow
 def test_heuristic_beats_answering_blind_on_charts_without_peeking(monkeypatch):
     env = gym.make("ToolUse-Chart-v0", difficulty=1, split="validation").unwrapped
-    heuristic = [_episode(env, HeuristicAgent(), s, monkeypatch) for s in range(18)]
-    no_tool = [_episode(env, NoToolAgent(), s) for s in range(18)]
-    assert sum(heuristic) > sum(no_tool)
+    heuristic = [_episode(env, HeuristicAgent(), s, monkeypatch) for s in range(30)]
+    no_tool = [_episode(env, NoToolAgent(["chart"]), s) for s in range(30)]
+    assert sum(heuristic) / 30 >= 0.3
+    assert (sum(heuristic) - sum(no_tool)) / 30 >= 0.25

@@ -38,8 +38,16 @@ def test_unknown_agent_is_a_clear_error():
         make_agent("gpt")
 
 
-def test_oracle_scores_at_least_099_on_500_test_episodes(scores):
-    assert scores["oracle"] >= 0.99
+def test_oracle_scores_exactly_1_on_the_500_chart_test_episodes(scores):
+    assert scores["oracle"] == 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("env_id", ["ToolUse-OCR-v0", "ToolUse-ImageSearch-v0"])
+def test_oracle_scores_exactly_1_on_every_frozen_list(env_id):
+    records = list(run_episodes(env_id, make_agent("oracle"), task_ids_for(env_id, "test")))
+    assert len(records) == 500
+    assert [r.task_id for r in records if r.score != 1.0] == []
 
 
 def test_random_and_no_tool_are_far_below_the_oracle(scores):
