@@ -2,6 +2,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pytest
 from typer.testing import CliRunner
 
 from iapo_bench.cli import app
@@ -147,6 +148,7 @@ def test_bad_output_folders_get_one_line(tmp_path):
 
 
 def test_a_missing_model_folder_is_named():
+    pytest.importorskip("transformers")  # without it the message says to install [train]
     result = runner.invoke(app, ["run", "-a", "hf:/nonexistent", "--limit", "1"])
     assert result.exit_code == 2
     assert "no such folder '/nonexistent'" in result.output
