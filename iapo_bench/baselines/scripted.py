@@ -168,7 +168,8 @@ class NoToolAgent:
 
     Its priors are computed from training tasks of ``family_names`` (default: every
     registered family) when it is made, so that one-time cost (seconds per family) is not
-    counted in episode latencies; a family met later is computed on first use.
+    counted in episode latencies; a family met later is computed on first use. The agent
+    holds its priors, so a copy sent to a worker process does not compute them again.
 
     Args:
         family_names: The families it will answer, e.g. ``["ocr"]``.
@@ -177,8 +178,9 @@ class NoToolAgent:
     name = "no-tool"
 
     def __init__(self, family_names: Iterable[str] | None = None) -> None:
-        for family_name in families() if family_names is None else family_names:
-            _training_priors(family_name)
+        names = families() if family_names is None else family_names
+        self.priors: dict[str, dict[str, str]] = {n: _training_priors(n) for n in names}
+        """Per family, the commonest training answer of each question template."""
 
     def act(self, observations: Sequence[Observation], infos: Sequence[Info]) -> list[str]:
         """An immediate answer for each episode."""
@@ -190,7 +192,9 @@ class NoToolAgent:
         if options:
             return format_answer(options.group(1).strip())
         family_name = parse_task_id(info["task_id"])[0]
-        return format_answer(_training_priors(family_name).get(_template(question), "0"))
+        if family_name not in self.priors:
+            self.priors[family_name] = _training_priors(family_name)
+        return format_answer(self.priors[family_name].get(_template(question), "0"))
 
 
 class RandomAgent:

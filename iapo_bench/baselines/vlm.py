@@ -62,7 +62,7 @@ class TransformersVLMPolicy:
         max_new_tokens: Tokens generated per message at most.
         temperature: Sampling temperature; 0 decodes greedily.
         top_p: Nucleus sampling mass.
-        seed: Seeds sampling, call by call, so a run can be replayed.
+        seed: Seeds sampling together with each batch's prompts, so a run can be replayed.
     """
 
     def __init__(
@@ -84,7 +84,6 @@ class TransformersVLMPolicy:
         self.temperature = temperature
         self.top_p = top_p
         self.seed = seed
-        self.calls = 0
         self.last: list[Generation] = []
         """The generations of the last :meth:`act`, in order."""
 
@@ -122,7 +121,7 @@ class TransformersVLMPolicy:
 
     def reseed(self, seed: int) -> None:
         """Sample with ``seed`` from now on (the harness reseeds before each repeat)."""
-        self.seed, self.calls = seed, 0
+        self.seed = seed
 
     def act(self, observations: Sequence[Observation], infos: Sequence[Info]) -> list[str]:
         """One generated message per observation, generated as one batch."""
@@ -152,8 +151,10 @@ class TransformersVLMPolicy:
         options: dict[str, Any] = {"do_sample": sampling}
         if sampling:
             options |= {"temperature": self.temperature, "top_p": self.top_p}
-            torch.manual_seed(self.seed * 1_000_003 + self.calls)
-        self.calls += 1
+            # Seeded by the seed and the batch's prompts, not by how many calls came before:
+            # a batch samples the same wherever and whenever it runs (workers, resumes).
+            digest = hashlib.sha256(batch["input_ids"].cpu().numpy().tobytes()).digest()
+            torch.manual_seed(int.from_bytes(digest[:6], "big") ^ self.seed)
         tokenizer = self.processor.tokenizer
         with torch.no_grad():
             out = self.model.generate(
