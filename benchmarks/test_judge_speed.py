@@ -5,6 +5,9 @@
   with no cache. ``extra_info`` holds items/s, the ideal (the 20 ms replies alone, in
   ``ceil(32 / concurrency)`` waves) and their ratio: what the client, the event loop and
   retries bookkeeping cost.
+- ``test_judge_from_threads``: the same 32 answers, each judged by its own ``verdicts`` call
+  from 16 threads at once (how the harness scores a batch of envs whose rubric is
+  ``blocking``), at concurrency 16: the calls share the judge's loop and overlap.
 - ``test_judge_cache_hits``: the same 32 answers read back from a warm SQLite cache, no
   request made.
 
@@ -14,6 +17,7 @@ The server is the tests' scripted one (``tests/rewards/openai_server.py``).
 import math
 import statistics
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -70,6 +74,32 @@ def test_judge_throughput(benchmark, server, inputs, concurrency):
     assert [v.score for v in verdicts] == [float(n == 5) for n in range(ITEMS)]
     assert not any(v.fallback for v in verdicts)
     assert server.max_in_flight <= concurrency
+    benchmark.extra_info["max_in_flight"] = server.max_in_flight
+
+
+def test_judge_from_threads(benchmark, server, inputs):
+    backend = OpenAIJudge("judge-model", base_url=server.base_url)
+    server.reset_counts()
+    spent = []
+    with (
+        LLMJudge(backend, concurrency=16, cache_path=False) as judge,
+        ThreadPoolExecutor(16) as pool,
+    ):
+
+        def judge_each():
+            began = time.perf_counter()
+            verdicts = [v for [v] in pool.map(lambda x: judge.verdicts([x]), inputs)]
+            spent.append(time.perf_counter() - began)
+            return verdicts
+
+        verdicts = benchmark.pedantic(judge_each, rounds=ROUNDS, iterations=1, warmup_rounds=1)
+    ideal = math.ceil(ITEMS / 16) * REPLY_SECONDS
+    median = statistics.median(spent)
+    assert [v.score for v in verdicts] == [float(n == 5) for n in range(ITEMS)]
+    assert 1 < server.max_in_flight <= 16
+    benchmark.extra_info["items_per_s"] = round(ITEMS / median, 1)
+    benchmark.extra_info["ideal_items_per_s"] = round(ITEMS / ideal, 1)
+    benchmark.extra_info["ratio"] = round(median / ideal, 3)
     benchmark.extra_info["max_in_flight"] = server.max_in_flight
 
 

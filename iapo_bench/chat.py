@@ -3,7 +3,8 @@
 Pure data, beside :mod:`iapo_bench.core`, so that models can render what envs build without
 importing envs.
 
-- :func:`system_prompt`: instructions plus the tool schemas in a Hermes ``<tools>`` block.
+- :func:`system_prompt`: instructions plus the tool schemas in a Hermes ``<tools>`` block;
+  :func:`split_system_prompt` gives its pieces back.
 - :func:`build_messages`: system, user (image + question), then per turn the assistant's
   message and a ``role: "tool"`` message (text part, then image parts) or, after an
   unreadable message, a ``role: "user"`` message saying what was wrong.
@@ -11,15 +12,15 @@ importing envs.
   where each image stands: the ``"text"`` of an observation.
 
 Image parts are ``{"type": "image"}`` placeholders, matched in order with the observation's
-``"images"`` (TRL's dataset convention); :func:`attach_images` fills them in for processors
-that want the image inline.
+``"images"`` (TRL's dataset convention); :func:`pair_images` pairs them, the one place that
+does, and :func:`attach_images` fills them in for processors that want the image inline.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from iapo_bench.core import ParseError, ToolCall, Turn
@@ -28,8 +29,10 @@ __all__ = [
     "IMAGE_PLACEHOLDER",
     "attach_images",
     "build_messages",
+    "pair_images",
     "parse_error_feedback",
     "render_transcript",
+    "split_system_prompt",
     "system_prompt",
     "tool_result_text",
 ]
@@ -66,6 +69,27 @@ def system_prompt(tool_schemas: Sequence[Mapping[str, Any]]) -> str:
     """The system message: instructions and one JSON schema a line in a ``<tools>`` block."""
     tools = "\n".join(json.dumps(schema, ensure_ascii=False) for schema in tool_schemas)
     return _INSTRUCTIONS.format(tools=tools)
+
+
+def split_system_prompt(system: str) -> tuple[str, str, str] | None:
+    """A :func:`system_prompt` text's pieces: instructions before the schemas, schemas, after.
+
+    The three pieces join to ``system``; ``None`` when ``system`` was not made by
+    :func:`system_prompt`. Attribution uses it to tell the tool definitions from the
+    instructions by how the message was built, not by searching the text.
+
+    >>> before, tools, after = split_system_prompt(system_prompt([{"name": "zoom"}]))
+    >>> tools
+    '{"name": "zoom"}'
+    """
+    before, _, after = _INSTRUCTIONS.format(tools="\x00").partition("\x00")
+    if (
+        len(system) >= len(before) + len(after)
+        and system.startswith(before)
+        and system.endswith(after)
+    ):
+        return before, system[len(before) : len(system) - len(after)], after
+    return None
 
 
 def parse_error_feedback(error: ParseError) -> str:
@@ -165,25 +189,49 @@ def render_transcript(messages: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(blocks)
 
 
+def pair_images(
+    messages: Sequence[Mapping[str, Any]],
+    images: Sequence[Any],
+    make_part: Callable[[Any], dict[str, Any]],
+) -> list[Message]:
+    """A copy of ``messages`` whose k-th image placeholder is ``make_part(images[k])``.
+
+    The one place ``{"type": "image"}`` placeholders meet the observation's images: in
+    message order, then part order (TRL's convention, the processors'). Every other
+    part and field is copied (nothing of ``messages`` is shared with the copy, images aside).
+    Raises ``ValueError`` when the counts differ: that is the bookkeeping bug to catch early.
+
+    >>> pair_images([{"role": "user", "content": [{"type": "image"}]}], ["a"],
+    ...             lambda image: {"type": "image", "image": image.upper()})
+    [{'role': 'user', 'content': [{'type': 'image', 'image': 'A'}]}]
+    """
+    paired = 0
+    out: list[Message] = []
+    for message in messages:
+        copied = {}
+        for key, value in message.items():
+            if key != "content" or isinstance(value, str) or value is None:
+                copied[key] = copy.deepcopy(value)
+                continue
+            parts = []
+            for part in value:
+                if part.get("type") != "image":
+                    parts.append(copy.deepcopy(dict(part)))
+                    continue
+                if paired == len(images):
+                    raise ValueError("more image placeholders than images")
+                parts.append(make_part(images[paired]))
+                paired += 1
+            copied[key] = parts
+        out.append(copied)
+    if paired < len(images):
+        raise ValueError(f"{len(images) - paired} images left over, with no placeholder for them")
+    return out
+
+
 def attach_images(messages: Sequence[Mapping[str, Any]], images: Sequence[Any]) -> list[Message]:
     """A copy of ``messages`` whose image placeholders carry ``"image"``, in order.
 
-    Raises ``ValueError`` when the counts differ: that is the bookkeeping bug to catch early.
+    Raises ``ValueError`` when the counts differ (see :func:`pair_images`).
     """
-    remaining = list(images)
-    out: list[Message] = []
-    for message in messages:
-        copy = dict(message)
-        if not isinstance(message["content"], str):
-            parts = []
-            for part in message["content"]:
-                if part["type"] == "image":
-                    if not remaining:
-                        raise ValueError("more image placeholders than images")
-                    part = {"type": "image", "image": remaining.pop(0)}
-                parts.append(dict(part))
-            copy["content"] = parts
-        out.append(copy)
-    if remaining:
-        raise ValueError(f"{len(remaining)} images left over after the last placeholder")
-    return out
+    return pair_images(messages, images, lambda image: {"type": "image", "image": image})

@@ -100,6 +100,8 @@ def clean_text(text: str) -> str:
     >>> clean_text("a\ud800b") == "a\ufffdb", clean_text("ok\x00")
     (True, 'ok\x00')
     """
+    if text.isascii():  # the common case, in C: nothing to replace
+        return text
     return _LONE_SURROGATE.sub("\ufffd", text)
 
 

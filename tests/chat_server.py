@@ -37,6 +37,19 @@ class Reply:
     completion_tokens: int = 7
 
 
+@dataclasses.dataclass
+class Failure:
+    """One scripted HTTP error: its status, its error message and extra headers."""
+
+    status: int
+    message: str = "scripted failure"
+    headers: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def payload(self) -> bytes:
+        """The error body, as OpenAI's API writes one."""
+        return json.dumps({"error": {"message": self.message}}).encode()
+
+
 def call(name: str, **arguments: Any) -> Reply:
     """A reply holding one native tool call and no text."""
     return Reply(content=None, tool_calls=[(name, json.dumps(arguments))])
@@ -47,29 +60,35 @@ class ChatServer:
 
     def __init__(
         self,
-        responder: Callable[[dict[str, Any]], Reply | str] | None = None,
+        responder: Callable[[dict[str, Any]], Reply | Failure | str] | None = None,
         delay: float = 0.0,
         slow_seconds: float = 5.0,
+        port: int = 0,
     ) -> None:
         self.responder = responder or (lambda body: Reply())
         self.delay = delay
         self.slow_seconds = slow_seconds
-        self.script: collections.deque[Reply | str] = collections.deque()
+        self.script: collections.deque[Reply | Failure | str] = collections.deque()
         self.bodies: list[dict[str, Any]] = []
         self.api_keys: list[str] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), daemon=True
         )
 
     @property
+    def port(self) -> int:
+        """The port it listens on."""
+        return int(self._server.server_address[1])
+
+    @property
     def base_url(self) -> str:
         """The OpenAI base URL, ``http://127.0.0.1:<port>/v1``."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self.port}/v1"
 
     @property
     def requests(self) -> int:
@@ -99,11 +118,13 @@ class ChatServer:
             self.api_keys.clear()
             self.max_in_flight = 0
 
-    def respond(self, body: dict[str, Any], entry: Reply | str | None) -> Reply | str:
+    def respond(
+        self, body: dict[str, Any], entry: Reply | Failure | str | None
+    ) -> Reply | Failure | str:
         """The reply to a request: its script entry, else the responder's."""
         return entry if entry is not None else self.responder(body)
 
-    def _begin(self, body: dict[str, Any], authorization: str) -> Reply | str:
+    def _begin(self, body: dict[str, Any], authorization: str) -> Reply | Failure | str:
         with self._lock:
             self.bodies.append(body)
             self.api_keys.append(authorization.removeprefix("Bearer "))
@@ -150,10 +171,10 @@ def completion(model: str, reply: Reply) -> bytes:
 
 
 _FAILURES = {
-    "error": (500, b'{"error": {"message": "scripted failure"}}'),
-    "rate_limit": (429, b'{"error": {"message": "slow down"}}'),
-    "bad_request": (400, b'{"error": {"message": "bad prompt: <answer>5</answer>"}}'),
-    "invalid_json": (200, b'{"choices": [oops'),
+    "error": Failure(500),
+    "rate_limit": Failure(429, "slow down"),
+    "bad_request": Failure(400, "bad prompt: <answer>5</answer>"),
+    "unauthorized": Failure(401, "invalid API key"),
 }
 
 
@@ -180,15 +201,20 @@ def _handler(server: ChatServer) -> type[BaseHTTPRequestHandler]:
                     reply = Reply()
                 if isinstance(reply, Reply):
                     self._send(200, completion(body["model"], reply))
+                elif reply == "invalid_json":
+                    self._send(200, b'{"choices": [oops')
                 else:
-                    self._send(*_FAILURES[reply])
+                    failure = reply if isinstance(reply, Failure) else _FAILURES[reply]
+                    self._send(failure.status, failure.payload(), failure.headers)
             except OSError:  # the client gave up (a timeout) and closed the connection
                 pass
             finally:
                 server._end()
 
-        def _send(self, status: int, payload: bytes) -> None:
+        def _send(self, status: int, payload: bytes, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()

@@ -8,6 +8,7 @@ from iapo_bench.chat import (
     IMAGE_PLACEHOLDER,
     attach_images,
     build_messages,
+    pair_images,
     parse_error_feedback,
     render_transcript,
     system_prompt,
@@ -227,6 +228,23 @@ def test_attach_images_rejects_count_mismatch(images, match):
     messages = build_messages("SYS", "Q", [ZOOM_TURN])
     with pytest.raises(ValueError, match=match):
         attach_images(messages, images)
+
+
+def test_pair_images_makes_each_part_in_order_and_shares_nothing():
+    messages = build_messages("SYS", "Q", [ZOOM_TURN])
+    made = []
+
+    def part(image):
+        made.append(image)
+        return {"type": "image_url", "image_url": {"url": f"data:{image}"}}
+
+    paired = pair_images(messages, ["first", "second"], part)
+    assert made == ["first", "second"]
+    assert paired[1]["content"][0] == {"type": "image_url", "image_url": {"url": "data:first"}}
+    assert [m.keys() for m in paired] == [m.keys() for m in messages]  # fields kept in order
+    paired[2]["tool_calls"][0]["function"]["arguments"]["box"].append(99)
+    paired[3]["content"][0]["text"] = "changed"
+    assert messages == build_messages("SYS", "Q", [ZOOM_TURN])
 
 
 # --- system_prompt -------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Policies: the :class:`Policy` contract and the scripted baselines.
 
 Model policies: a transformers VLM (:mod:`~iapo_bench.baselines.vlm`, the warm-started tiny
-VLM among them) and any OpenAI-compatible endpoint (:mod:`~iapo_bench.baselines.endpoint`).
+VLM among them) and any OpenAI-compatible endpoint (:mod:`~iapo_bench.baselines.endpoint`;
+what goes over the wire is :mod:`~iapo_bench.baselines.wire`).
 :func:`make_agent` builds any of them from a name (:mod:`~iapo_bench.baselines.registry`).
 """
 

@@ -105,6 +105,7 @@ REWARDS: dict[str, Reward] = {
     "anls": match.anls,
     "multiple_choice": match.multiple_choice,
     "list_f1": match.list_f1,
+    "vqa_accuracy": match.vqa_accuracy,
     "format_valid": process.format_valid,
     "tool_call": process.tool_call,
     "tool_success": process.tool_success,
@@ -160,6 +161,7 @@ class Rubric:
                 raise ValueError(f"weight of {name!r} must be finite, got {weight}")
         self.rewards = dict(rewards)
         self._context = {name: _context_names(reward) for name, (reward, _) in rewards.items()}
+        self._closed = False
 
     @classmethod
     def parse(cls, spec: str) -> Rubric:
@@ -231,6 +233,31 @@ class Rubric:
                     total += weight * components[name]
             results.append((float(total), components))
         return results
+
+    @property
+    def blocking(self) -> bool:
+        """Whether a reward waits on I/O (declares ``blocking = True``, as the LLM judge does).
+
+        Scoring such a rubric mostly waits, so a caller may score many episodes at once from
+        threads (the harness steps a batch's envs concurrently) and their requests overlap.
+        """
+        return any(getattr(reward, "blocking", False) for reward, _ in self.rewards.values())
+
+    def close(self) -> None:
+        """Close every reward that has a ``close()`` (the LLM judge: its loop, client, cache).
+
+        A shared judge (:func:`~iapo_bench.rewards.judge.judge_from_env`) is released rather
+        than closed: the last release closes it. Safe to repeat: only the first call closes.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        closed: set[int] = set()
+        for reward, _ in self.rewards.values():
+            close = getattr(reward, "close", None)
+            if callable(close) and id(reward) not in closed:
+                closed.add(id(reward))
+                close()
 
     def __repr__(self) -> str:
         return f"Rubric({self.spec!r})"

@@ -15,19 +15,16 @@ import pytest
 from PIL import Image
 
 import iapo_bench.envs  # noqa: F401  (registers the env ids)
-from iapo_bench.baselines.endpoint import (
-    EndpointPolicy,
-    Usage,
-    UsageTotals,
-    action_from_reply,
-    request_messages,
-)
+from iapo_bench.aio import MAX_ERROR_CHARS
+from iapo_bench.baselines import endpoint, wire
+from iapo_bench.baselines.endpoint import EndpointPolicy, Usage, UsageTotals
+from iapo_bench.baselines.wire import action_from_reply, reply_message, request_messages
 from iapo_bench.chat import build_messages
-from iapo_bench.core import Answer, ParseErrorKind, ToolCall
+from iapo_bench.core import Answer, ParseErrorKind, PolicyFailure, ToolCall
 from iapo_bench.leaderboard import run_episodes, task_ids_for
 from iapo_bench.tools.image import zoom
 from iapo_bench.tools.parser import parse_action
-from tests.chat_server import ChatServer, Reply, call
+from tests.chat_server import ChatServer, Failure, Reply, call
 
 pytest.importorskip("openai")
 
@@ -268,10 +265,11 @@ def test_act_works_inside_a_running_event_loop_and_aact_awaits(server, make_poli
 def assert_failed(messages, usages, count, attempts, error):
     assert len(messages) == len(usages) == count
     for message, usage in zip(messages, usages, strict=True):
-        assert message.startswith("(the model endpoint failed: ")
-        assert parse_action(message, [zoom]).error is ParseErrorKind.NO_ACTION
-        assert usage.attempts == attempts and error in usage.error
-        assert usage.completion_tokens is None
+        # An infrastructure failure, typed: never a text the env would score as the model's.
+        assert isinstance(message, PolicyFailure)
+        assert message.error == usage.error and error in message.error
+        assert "\n" not in message.error and len(message.error) <= MAX_ERROR_CHARS + 20
+        assert usage.attempts == attempts and usage.completion_tokens is None
 
 
 def test_a_down_server_fails_every_message_without_raising():
@@ -289,18 +287,37 @@ def test_a_slow_server_times_out(server, make_policy):
     assert_failed(messages, policy.last_usage, 2, 2, "no reply within 0.3 s (after 2 attempts)")
 
 
+@pytest.mark.parametrize(
+    ("failure", "error"),
+    [("error", "InternalServerError"), ("rate_limit", "RateLimitError")],
+)
+def test_server_errors_are_retried_then_fail(server, make_policy, failure, error):
+    server.responder = lambda body: failure
+    policy = make_policy()
+    assert_failed(policy.act(*batch(["a"])), policy.last_usage, 1, 3, error)
+    assert server.requests == 3
+
+
 def test_garbage_is_retried_then_recorded(server, make_policy):
     server.responder = lambda body: "invalid_json"
     policy = make_policy()
     assert_failed(policy.act(*batch(["a"])), policy.last_usage, 1, 3, "JSONDecodeError")
 
 
-def test_a_bad_request_is_not_retried_and_its_text_holds_no_action(server, make_policy):
-    server.responder = lambda body: "bad_request"
+def test_a_body_that_is_no_chat_completion_is_a_bad_reply():
+    with pytest.raises(ValueError, match="not a chat completion"):
+        reply_message(type("Response", (), {"choices": []})())
+
+
+@pytest.mark.parametrize(
+    ("failure", "error"),
+    [("bad_request", "BadRequestError"), ("unauthorized", "AuthenticationError")],
+)
+def test_other_4xx_are_not_retried(server, make_policy, failure, error):
+    server.responder = lambda body: failure
     policy = make_policy()
-    messages = policy.act(*batch(["a"]))
-    assert_failed(messages, policy.last_usage, 1, 1, "BadRequestError")
-    assert "<answer>" not in messages[0] and "&lt;answer>5" in messages[0]
+    assert_failed(policy.act(*batch(["a"])), policy.last_usage, 1, 1, error)
+    assert server.requests == 1
 
 
 @pytest.mark.parametrize("failure", ["error", "rate_limit", "invalid_json", "slow"])
@@ -312,17 +329,49 @@ def test_a_failure_then_success_is_retried_and_succeeds(server, make_policy, fai
     assert usage.error is None and usage.attempts == 2 and usage.completion_tokens == 3
 
 
-def test_the_harness_keeps_every_episode_when_the_server_is_down():
+def test_an_outage_is_not_permanent():
+    # What the harness relies on to replay an infrastructure error: the same policy answers
+    # the same observation once its server is back (on the same port).
+    first = ChatServer().start()
+    port = first.port
+    first.stop()
+    policy = EndpointPolicy("m", base_url=first.base_url, retries=0)
+    try:
+        observations, infos = batch(["a", "b"])
+        assert all(isinstance(m, PolicyFailure) for m in policy.act(observations, infos))
+        with ChatServer(port=port) as back:
+            assert policy.act(observations, infos) == ["<answer>42</answer>"] * 2
+            assert back.requests == 2
+        assert policy.total_usage.failed == 2 and policy.total_usage.messages == 4
+    finally:
+        policy.close()
+
+
+def test_the_harness_records_a_down_server_as_an_infrastructure_error():
     env_id = "ToolUse-Chart-v0"
     task_ids = task_ids_for(env_id, "validation", limit=3)
     with EndpointPolicy("m", base_url=closed_port_url(), retries=1, backoff=0.01) as policy:
         records = list(run_episodes(env_id, policy, task_ids, max_turns=2))
     assert sorted(r.task_id for r in records) == sorted(task_ids)
     for record in records:
-        assert record.truncated and record.answer is None and record.score == 0.0
-        assert record.parse_errors == {"no_action": 2}
-        assert all(m.startswith("(the model endpoint failed") for m in record.messages)
-    assert policy.total_usage.messages == policy.total_usage.failed == 6
+        # Out of the score and not the model's doing: no turn was played, none scored.
+        assert record.status == "infrastructure_error" and record.score is None
+        assert "APIConnectionError" in record.error and record.turns == 0
+    assert policy.total_usage.messages == policy.total_usage.failed == 3
+
+
+def test_a_failure_is_one_bounded_line(server, make_policy):
+    server.responder = lambda body: Failure(400, "line one\nline two " + "x" * 5_000)
+    policy = make_policy()
+    [failure] = policy.act(*batch(["a"]))
+    assert isinstance(failure, PolicyFailure)
+    assert "\n" not in failure.error and len(failure.error) <= MAX_ERROR_CHARS + 20
+    assert "line one line two" in failure.error and failure.error.endswith("(after 1 attempt)")
+
+
+def test_the_wire_format_is_importable_from_the_endpoint_module():
+    for name in ("request_messages", "action_from_reply", "image_data_url", "ToolImages"):
+        assert getattr(endpoint, name) is getattr(wire, name)
 
 
 # -- accounting and settings ------------------------------------------------------------------
@@ -411,3 +460,18 @@ def test_the_module_imports_without_openai():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "pip install 'iapo-bench[judge]'" in out.stdout
+
+
+def test_settings_name_what_changes_the_messages(make_policy, server):
+    policy = make_policy(temperature=0.5, max_tokens=64, seed=3, native_tools=False)
+    assert policy.settings == {
+        "base_url": server.base_url,
+        "temperature": 0.5,
+        "max_tokens": 64,
+        "top_p": None,
+        "seeded": True,
+        "native_tools": False,
+        "tool_images": "user",
+    }
+    policy.reseed(4)
+    assert policy.settings["seeded"] is True

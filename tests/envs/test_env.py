@@ -20,14 +20,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import iapo_bench.envs
-from iapo_bench.core import AnswerType, Box, Task, ToolCall, Trajectory
+from iapo_bench.baselines import OracleAgent
+from iapo_bench.core import (
+    AnswerType,
+    Box,
+    ParseError,
+    ParseErrorKind,
+    Task,
+    ToolCall,
+    ToolResult,
+    Trajectory,
+)
 from iapo_bench.envs import SPLIT_SEEDS, ToolUseEnv, env_ids, load_task, parse_task_id
 from iapo_bench.envs import family as family_module
 from iapo_bench.envs.chart.data import KINDS
 from iapo_bench.envs.chart.family import ChartFamily
-from iapo_bench.envs.spaces import UnicodeText
+from iapo_bench.envs.env import MAX_IMAGE_SIDE, MAX_TOOL_TEXT_LENGTH
+from iapo_bench.envs.spaces import ToolUseObservation, UnicodeText
+from iapo_bench.tools import tool as tool_decorator
 from iapo_bench.tools.chart import CHART_TOOLS, TARGETS
-from iapo_bench.tools.parser import format_answer, format_tool_call
+from iapo_bench.tools.parser import MAX_ERROR_MESSAGE_LENGTH, format_answer, format_tool_call
 
 ENV_ID = "ToolUse-Chart-v0"
 HIDDEN_KEYS = {"answer", "evidence", "elements", "source_image", "data"}
@@ -1094,3 +1106,326 @@ def test_fuzz_ocr_and_search_steps_never_raise(
     for _ in range(data.draw(st.integers(0, 2))):
         actions.insert(data.draw(st.integers(0, len(actions))), _own_call(env_id, data))
     _step_all(_OTHER_ENVS[env_id], data.draw(st.integers(0, 50)), actions)
+
+
+# --- agent text can never hang or crash the env: bounds, Unicode ----------------------------
+
+
+def _adversarial_text(length: int) -> str:
+    """``length`` characters that render longest in a transcript (each ``<image>`` is escaped)."""
+    return ("<image>" * (length // 7 + 1))[:length]
+
+
+def _assert_turns_bounded(env: ToolUseEnv, info: dict[str, Any]) -> None:
+    """Everything agent text reaches is within the env's bounds."""
+    limit = env.action_space.max_length
+    for turn in env.trajectory.turns:
+        assert len(turn.text) <= limit + 64  # a message over the limit is kept cut, marked
+        if isinstance(turn.action, ParseError):
+            assert len(turn.action.message) <= MAX_ERROR_MESSAGE_LENGTH
+        if turn.result is not None:
+            assert len(turn.result.text) <= MAX_TOOL_TEXT_LENGTH
+            assert len(turn.result.error or "") <= MAX_TOOL_TEXT_LENGTH
+    json.dumps(info["messages"]).encode("utf-8")
+
+
+def test_a_message_over_max_action_length_is_a_typed_error_and_stored_cut() -> None:
+    env = make(max_action_length=100, max_turns=3)
+    obs, info = env.reset(seed=4)
+    action = "<answer>1</answer>" + "x" * 83  # 101 characters: never read, not even its answer
+    obs, reward, terminated, truncated, info = env.step(action)
+    assert (reward, terminated, truncated) == (0.0, False, False)
+    assert obs in env.observation_space
+    turn = env.trajectory.turns[-1]
+    assert turn.action == ParseError(
+        error=ParseErrorKind.TOO_LONG,
+        message="the message is longer than 100 characters, so it was not read",
+    )
+    assert turn.text == action[:100] + "\n[cut by the env: over 100 characters]"
+    assert info["messages"][-2] == {"role": "assistant", "content": turn.text}
+    assert "not a valid action (too_long)" in obs["text"]
+    # Exactly at the limit, a message is read.
+    answer = format_answer(load_task(info["task_id"]).answer)
+    exact = answer + " " * (100 - len(answer))
+    obs, reward, terminated, truncated, info = env.step(exact)
+    assert terminated and reward == 1.0
+    assert info["trajectory"].turns[0] == turn
+
+
+def test_a_replayed_cut_message_is_too_long_again() -> None:
+    first, second = make(max_action_length=50), make(max_action_length=50)
+    first.reset(seed=2)
+    second.reset(seed=2)
+    first.step("\ud83d\ude00 " + "<tool_call>" * 100)
+    recorded = first.trajectory.turns[-1]
+    assert len(recorded.text) > 50 and recorded.action.error is ParseErrorKind.TOO_LONG
+    second.step(recorded.text)
+    assert second.trajectory.turns[-1] == recorded
+
+
+def test_a_huge_message_is_not_parsed_and_everything_stays_bounded() -> None:
+    env = make(max_turns=3)
+    env.reset(seed=1)
+    for action in ("<tool_call>```" + " " * 5_000_000, "<answer>" * 1_000_000):
+        obs, _, terminated, _, info = env.step(action)
+        assert not terminated and obs in env.observation_space
+        assert env.trajectory.turns[-1].action.error is ParseErrorKind.TOO_LONG
+        _assert_turns_bounded(env, info)
+    assert len(json.dumps(info["messages"])) < 3 * env.action_space.max_length
+
+
+def test_lone_surrogates_are_replaced_at_the_env_boundary() -> None:
+    env = make()
+    obs, info = env.reset(seed=5)
+    obs, *_, info = env.step("\udc80 thinking \ud83d\ude00, nul \x00, escape \x1b[0m \ud800")
+    assert (
+        env.trajectory.turns[-1].text
+        == "\ufffd thinking \ufffd\ufffd, nul \x00, escape \x1b[0m \ufffd"
+    )
+    obs["text"].encode("utf-8")
+    json.dumps(info["messages"], ensure_ascii=False).encode("utf-8")
+    (name,) = [n for n in load_task(info["task_id"]).tool_names if n.endswith("_with_mask")]
+    body = '{"name": "' + name + '", "arguments": {"labels": ["\\ud800x"]}}'  # a JSON escape
+    obs, *_, info = env.step(f"<tool_call>{body}</tool_call>")
+    assert env.trajectory.turns[-1].action.arguments == {"labels": ["\ufffdx"]}
+    assert "'\ufffdx'" in env.trajectory.turns[-1].result.error
+    obs, *_, info = env.step("<answer>4\ud800</answer>")
+    trajectory = info["trajectory"]
+    assert trajectory.answer.text == "4\ufffd"
+    trajectory.model_dump_json().encode("utf-8")
+    obs["text"].encode("utf-8")
+
+
+def test_long_tool_text_and_errors_are_cut_with_a_marker() -> None:
+    env = make()
+    obs, info = env.reset(seed=5)
+    (name,) = [n for n in load_task(info["task_id"]).tool_names if n.endswith("_with_mask")]
+    obs, *_, info = env.step(call(name, labels=["q" * 30_000]))
+    error = env.trajectory.turns[-1].result.error
+    assert len(error) <= MAX_TOOL_TEXT_LENGTH
+    assert error.startswith("no ") and error.endswith(" more characters]")
+    assert obs in env.observation_space
+    _assert_turns_bounded(env, info)
+
+
+def test_a_tool_image_over_max_side_is_scaled_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    @tool_decorator
+    def crop(box: list[int]) -> ToolResult:
+        """Return a very wide image.
+
+        Args:
+            box: Ignored.
+        """
+        return ToolResult(text="wide", image=np.full((10, 9000, 3), 7, np.uint8))
+
+    env = make()
+    env.reset(seed=5)
+    monkeypatch.setitem(env._tools, "crop", crop)
+    obs, *_ = env.step(call("crop", box=[0, 0, 9, 9]))
+    assert obs["images"][-1].shape == (5, 4096, 3)
+    assert (obs["images"][-1] == 7).all()
+    assert (
+        env.trajectory.turns[-1].result.text
+        == "wide (image scaled down from 9000x10 to 4096x5 pixels)"
+    )
+    assert obs in env.observation_space
+
+
+def test_reset_refuses_a_question_the_observation_space_has_no_room_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from iapo_bench.envs import env as env_module
+
+    task = load_task("chart/v0/train/d1/3")
+    long = Task(
+        **{name: getattr(task, name) for name in Task.model_fields if name != "question"},
+        question="Why? " * 1000,
+        source_image=task.source_image,
+    )
+    monkeypatch.setattr(env_module, "load_task", lambda task_id: long)
+    env = make()
+    with pytest.raises(ValueError, match="question of 5000 characters"):
+        env.reset(seed=3)
+    with pytest.raises(gym.error.ResetNeeded):
+        env.step("<answer>1</answer>")
+
+
+def test_reset_refuses_an_image_the_observation_space_has_no_room_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from iapo_bench.envs import env as env_module
+
+    task = load_task("chart/v0/train/d1/3")
+    fields = {name: getattr(task, name) for name in Task.model_fields if name != "image"}
+    wide = Task(**fields, image=np.zeros((8, 5000, 3), np.uint8), source_image=task.source_image)
+    monkeypatch.setattr(env_module, "load_task", lambda task_id: wide)
+    with pytest.raises(ValueError, match="image of 5000x8 pixels"):
+        make().reset(seed=3)
+
+
+@pytest.mark.parametrize("value", [0, -3, 2.5, "100"])
+def test_max_action_length_must_be_a_positive_int(value: object) -> None:
+    with pytest.raises(ValueError, match="max_action_length"):
+        ToolUseEnv(max_action_length=value)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("max_turns", [2, 4, 7])
+def test_the_observation_space_is_sized_from_the_bounds(max_turns: int) -> None:
+    small = make(max_turns=max_turns, max_action_length=1000).observation_space
+    large = make(max_turns=max_turns, max_action_length=2000).observation_space
+    assert isinstance(small, ToolUseObservation)
+    assert small.max_images == max_turns + 1 and small.max_side == MAX_IMAGE_SIDE
+    # Each turn may add a message 1,000 characters longer, escaped: 1,000 * 8 / 7 more.
+    grown = large.max_text_length - small.max_text_length
+    assert grown == max_turns * (1000 + 1000 // 7 + 1)
+
+
+def _heavy_call(env_id: str, task: Task) -> str:
+    """A valid call of the env's own tools whose reply is as long as a tool can make it."""
+    huge = 10**4000  # its 4,001 digits come back four times in the error about the box
+    if env_id == "ToolUse-ImageSearch-v0":
+        # Known words: a successful search, which quotes its query, with a contact sheet.
+        return call("search_images", query="red " * 7000)
+    name = "ocr" if env_id == "ToolUse-OCR-v0" else "zoom"
+    return call(name, box=[huge] * 4)
+
+
+@pytest.mark.parametrize("env_id", env_ids())
+def test_adversarial_maximal_episodes_stay_in_the_observation_space(env_id: str) -> None:
+    env = gym.make(env_id).unwrapped
+    limit = env.action_space.max_length
+    obs, info = env.reset(seed=0)
+    task = load_task(info["task_id"])
+    tool_name = task.tool_names[0]
+    unknown_prefix, unknown_suffix = '<tool_call>{"name": "', '", "arguments": {}}</tool_call>'
+    padding = limit - len(unknown_prefix) - len(unknown_suffix)
+    extra_prefix = f'<tool_call>{{"name": "{tool_name}", "arguments": {{"'
+    extra_suffix = '": 1}}</tool_call>'
+    episodes = [
+        [
+            _adversarial_text(limit + 1),  # too long: stored cut
+            unknown_prefix
+            + _adversarial_text(padding)
+            + unknown_suffix,  # an unknown tool, at the limit
+            _heavy_call(env_id, task),  # the longest tool reply
+            extra_prefix
+            + _adversarial_text(limit - len(extra_prefix) - len(extra_suffix))
+            + extra_suffix,
+        ],
+        [_heavy_call(env_id, task)] * 3 + [_adversarial_text(10 * limit)],
+    ]
+    for actions in episodes:
+        obs, info = env.reset(seed=0)
+        assert obs in env.observation_space
+        for action in actions:
+            obs, _, terminated, truncated, info = env.step(action)
+            assert obs in env.observation_space, (len(obs["text"]), env.observation_space)
+            _assert_turns_bounded(env, info)
+        assert truncated and not terminated
+        kinds = [
+            t.action.error if isinstance(t.action, ParseError) else None
+            for t in env.trajectory.turns
+        ]
+        assert ParseErrorKind.TOO_LONG in kinds
+        # The replies really were cut: the bounds were reached, not merely respected.
+        assert any(
+            t.result is not None
+            and max(len(t.result.text), len(t.result.error or "")) > MAX_TOOL_TEXT_LENGTH - 100
+            for t in env.trajectory.turns
+        )
+        info["trajectory"].model_dump_json().encode("utf-8")
+
+
+# --- make_vec: async with shared memory (gymnasium's default), without, and sync -------------
+
+VECTOR_MODES = {
+    "async": ("async", {}),
+    "async-live": ("async", {"copy": False}),
+    "async-no-shared-memory": ("async", {"shared_memory": False}),
+    "sync": ("sync", {}),
+}
+
+
+def _assert_same_observations(batch: Any, singles: list[dict[str, Any]]) -> None:
+    assert list(batch["text"]) == [single["text"] for single in singles]
+    assert len(batch["images"]) == len(singles)
+    for images, single in zip(batch["images"], singles, strict=True):
+        assert len(images) == len(single["images"])
+        for a, b in zip(images, single["images"], strict=True):
+            assert a.dtype == np.uint8
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("mode", sorted(VECTOR_MODES))
+@pytest.mark.parametrize("env_id", env_ids())
+def test_make_vec_plays_oracle_episodes_like_single_envs(env_id: str, mode: str) -> None:
+    """An oracle call, its answer, then the autoreset step: the same observations as one env
+    each, on the same seeds, in every vectorization mode."""
+    vectorization_mode, vector_kwargs = VECTOR_MODES[mode]
+    n, seed = 2, 11
+    singles = [gym.make(env_id).unwrapped for _ in range(n)]
+    oracle = OracleAgent()
+    envs = gym.make_vec(
+        env_id, num_envs=n, vectorization_mode=vectorization_mode, vector_kwargs=vector_kwargs
+    )
+    try:
+        batch, infos = envs.reset(seed=seed)
+        steps = [env.reset(seed=seed + i) for i, env in enumerate(singles)]
+        _assert_same_observations(batch, [obs for obs, _ in steps])
+        assert list(infos["task_id"]) == [info["task_id"] for _, info in steps]
+        assert batch in envs.observation_space
+        first_batch, first_texts = batch, tuple(batch["text"])
+        done = [False] * n
+        outcomes = []
+        for _ in range(3):
+            actions = oracle.act([obs for obs, _ in steps], [info for _, info in steps])
+            batch, rewards, terminated, truncated, infos = envs.step(tuple(actions))
+            expected_rewards = []
+            for i, env in enumerate(singles):
+                if done[i]:  # gymnasium's next-step autoreset: a reset, the action unused
+                    steps[i] = env.reset()
+                    expected_rewards.append(0.0)
+                    done[i] = False
+                    continue
+                obs, reward, ended, cut, info = env.step(actions[i])
+                steps[i] = (obs, info)
+                expected_rewards.append(reward)
+                done[i] = ended or cut
+            _assert_same_observations(batch, [obs for obs, _ in steps])
+            assert batch in envs.observation_space
+            assert rewards.tolist() == expected_rewards
+            assert (terminated | truncated).tolist() == done
+            outcomes.append((expected_rewards, list(done)))
+        # The oracle called a tool, then answered right; the third step reset both envs.
+        assert outcomes == [
+            ([0.0] * n, [False] * n),
+            ([1.0] * n, [True] * n),
+            ([0.0] * n, [False] * n),
+        ]
+        if vector_kwargs.get("copy", True):
+            # Each call returned its own objects: the first batch still shows the reset.
+            assert tuple(first_batch["text"]) == first_texts
+        else:
+            # One live object, read afresh: it shows the latest observations.
+            assert batch is first_batch
+            assert tuple(first_batch["text"]) != first_texts
+    finally:
+        envs.close()
+        for env in singles:
+            env.close()
+
+
+def test_make_vec_async_shares_memory_by_default_and_works_with_spawn() -> None:
+    envs = gym.make_vec(
+        ENV_ID, num_envs=2, vectorization_mode="async", vector_kwargs={"context": "spawn"}
+    )
+    try:
+        assert envs.unwrapped.shared_memory is True
+        batch, infos = envs.reset(seed=3)
+        single = make()
+        _assert_same_observations(batch, [single.reset(seed=3 + i)[0] for i in range(2)])
+        answers = tuple(format_answer(load_task(task_id).answer) for task_id in infos["task_id"])
+        batch, rewards, terminated, *_ = envs.step(answers)
+        assert rewards.tolist() == [1.0, 1.0] and terminated.all()
+    finally:
+        envs.close()

@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import copy
+import multiprocessing
+import pickle
+import sys
+from typing import Any
 
 import numpy as np
 import pytest
 from gymnasium import spaces
-from gymnasium.vector.utils import batch_space
+from gymnasium.vector.utils import (
+    batch_space,
+    create_shared_memory,
+    read_from_shared_memory,
+    write_to_shared_memory,
+)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iapo_bench.envs.spaces import ImageSpace, UnicodeText
+from iapo_bench.envs.spaces import (
+    ImageSpace,
+    SharedObservations,
+    SharedObservationsView,
+    ToolUseObservation,
+    UnicodeText,
+)
 
 # --- UnicodeText ------------------------------------------------------------------------
 
@@ -232,3 +247,253 @@ def test_batch_space_on_the_env_observation_space() -> None:
         "images": ((np.zeros((3, 4, 3), np.uint8),), (np.ones((5, 6, 3), np.uint8),) * 2),
     }
     assert observation in batched
+
+
+# --- ToolUseObservation -------------------------------------------------------------------
+
+
+def observation(text: str = "", *shapes: tuple[int, int]) -> dict[str, Any]:
+    images = tuple(
+        np.arange(h * w * 3, dtype=np.uint64).astype(np.uint8).reshape(h, w, 3) for h, w in shapes
+    )
+    return {"text": text, "images": images}
+
+
+def test_tool_use_observation_bounds_text_images_and_their_count() -> None:
+    space = ToolUseObservation(max_text_length=10, max_images=2, max_side=8)
+    assert observation("a" * 10, (8, 8), (1, 3)) in space
+    assert (
+        observation(
+            "",
+        )
+        in space
+    )
+    assert observation("a" * 11, (8, 8)) not in space
+    assert observation("abc", (8, 8), (2, 2), (2, 2)) not in space  # three images
+    assert observation("abc", (9, 8)) not in space
+    assert {"text": "abc", "images": [np.zeros((2, 2, 3), np.uint8)]} not in space  # a list
+    assert {"text": "abc"} not in space
+    assert {"text": "abc", "images": (), "extra": 1} not in space
+    assert "abc" not in space
+    assert space.max_text_length == 10 and space.max_images == 2 and space.max_side == 8
+    assert isinstance(space, spaces.Dict) and not space.is_np_flattenable
+
+
+def test_tool_use_observation_sample_is_contained_and_seeded() -> None:
+    space = ToolUseObservation(max_text_length=300, max_images=3, max_side=16, seed=4)
+    twin = ToolUseObservation(max_text_length=300, max_images=3, max_side=16, seed=4)
+    counts = set()
+    for _ in range(60):
+        sample, again = space.sample(), twin.sample()
+        assert sample in space
+        assert list(sample) == list(space.spaces)
+        assert sample["text"] == again["text"]
+        assert len(sample["images"]) == len(again["images"])
+        for a, b in zip(sample["images"], again["images"], strict=True):
+            np.testing.assert_array_equal(a, b)
+        counts.add(len(sample["images"]))
+    assert counts == {0, 1, 2, 3}
+    with pytest.raises(NotImplementedError):
+        space.sample(mask={"text": None, "images": None})
+
+
+def test_tool_use_observation_equality_hash_repr_and_pickle() -> None:
+    space = ToolUseObservation(max_text_length=10, max_images=2, max_side=8)
+    assert space == ToolUseObservation(max_text_length=10, max_images=2, max_side=8, seed=3)
+    assert space != ToolUseObservation(max_text_length=11, max_images=2, max_side=8)
+    assert space != ToolUseObservation(max_text_length=10, max_images=3, max_side=8)
+    assert space != ToolUseObservation(max_text_length=10, max_images=2, max_side=9)
+    plain = spaces.Dict(
+        {
+            "text": UnicodeText(max_length=10),
+            "images": spaces.Sequence(ImageSpace(max_side=8), stack=False),
+        }
+    )
+    assert space != plain and plain != space
+    assert hash(space) == hash(ToolUseObservation(max_text_length=10, max_images=2, max_side=8))
+    assert repr(space) == "ToolUseObservation(max_text_length=10, max_images=2, max_side=8)"
+    assert pickle.loads(pickle.dumps(space)) == space
+    assert copy.deepcopy(space) == space
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"max_text_length": 0, "max_images": 1}, "max_length"),
+        ({"max_text_length": 5, "max_images": 0}, "max_images"),
+        ({"max_text_length": 5, "max_images": 2.5}, "max_images"),
+        ({"max_text_length": 5, "max_images": 1, "max_side": 0}, "min_side"),
+    ],
+)
+def test_tool_use_observation_invalid_arguments_raise(kwargs: dict[str, Any], match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        ToolUseObservation(**kwargs)
+
+
+# --- shared memory ------------------------------------------------------------------------
+
+SPACE = ToolUseObservation(max_text_length=40, max_images=3, max_side=16)
+
+texts = st.text(
+    alphabet=st.characters(categories=["Cs", "Ll", "Lo", "Cc", "So", "Zs"]), max_size=40
+)
+shapes = st.lists(st.tuples(st.integers(1, 16), st.integers(1, 16)), max_size=3)
+
+
+@given(writes=st.lists(st.tuples(st.integers(0, 2), texts, shapes), min_size=1, max_size=12))
+@settings(max_examples=100, deadline=None)
+def test_shared_observations_read_back_what_each_env_wrote_last(
+    writes: list[tuple[int, str, list[tuple[int, int]]]],
+) -> None:
+    shared = SharedObservations(SPACE, n=3)
+    latest = {index: observation() for index in range(3)}
+    for index, text, sizes in writes:
+        latest[index] = observation(text, *sizes)
+        shared.write(index, latest[index])
+    batch = shared.read()
+    assert list(batch) == list(SPACE.spaces)
+    assert batch["text"] == tuple(latest[i]["text"] for i in range(3))
+    for index in range(3):
+        got, want = batch["images"][index], latest[index]["images"]
+        assert len(got) == len(want)
+        for a, b in zip(got, want, strict=True):
+            assert a.dtype == np.uint8 and a.flags.writeable
+            np.testing.assert_array_equal(a, b)
+    assert batch in batch_space(SPACE, n=3)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        observation("x" * 41),
+        observation("x", (2, 2), (2, 2), (2, 2), (2, 2)),
+        observation("x", (17, 2)),
+        {"text": "x", "images": (np.zeros((2, 2, 3), np.float32),)},
+        {"text": "x", "images": (np.zeros((2, 2), np.uint8),)},
+        {"text": 3, "images": ()},
+        {"text": "x"},
+        "x",
+    ],
+)
+def test_shared_observations_refuse_what_is_not_in_the_space(value: Any) -> None:
+    shared = SharedObservations(SPACE, n=1)
+    with pytest.raises(ValueError, match="not in ToolUseObservation"):
+        shared.write(0, value)
+
+
+def test_shared_observations_check_the_env_index() -> None:
+    shared = SharedObservations(SPACE, n=2)
+    for index in (-1, 2):
+        with pytest.raises(IndexError, match="out of range"):
+            shared.write(index, observation("x"))
+    with pytest.raises(ValueError, match="n must be"):
+        SharedObservations(SPACE, n=0)
+
+
+def test_gymnasium_dispatches_its_shared_memory_functions_to_the_space() -> None:
+    shared = create_shared_memory(SPACE, n=2, ctx=multiprocessing.get_context())
+    assert isinstance(shared, SharedObservations) and shared.n == 2
+    view = read_from_shared_memory(SPACE, shared, n=2)
+    assert isinstance(view, SharedObservationsView)
+    write_to_shared_memory(SPACE, 1, observation("second", (3, 4)), shared)
+    assert view["text"] == ("", "second")
+    assert view["images"][1][0].shape == (3, 4, 3)
+    with pytest.raises(ValueError, match="holds 2 envs"):
+        read_from_shared_memory(SPACE, shared, n=3)
+
+
+def test_the_view_reads_the_latest_observations_and_its_copies_do_not_change() -> None:
+    shared = SharedObservations(SPACE, n=2)
+    view = SharedObservationsView(shared)
+    shared.write(0, observation("first", (2, 3)))
+    snapshots = [
+        copy.deepcopy(view),
+        copy.copy(view),
+        view.copy(),
+        pickle.loads(pickle.dumps(view)),
+    ]
+    snapshots += [dict(view), {**view}, view.snapshot()]
+    assert all(type(s) is dict and s["text"] == ("first", "") for s in snapshots)
+    shared.write(0, observation("again", (4, 4), (1, 1)))
+    # The view shows the new observation, through every way of reading a dict...
+    assert view["text"] == view.get("text") == ("again", "")
+    assert dict(view.items())["text"] == ("again", "")
+    assert [len(images) for images in view["images"]] == [2, 0]
+    assert [len(images) for images in view.values()[0]] == [2, 0]
+    assert dict(view)["text"] == ("again", "")
+    assert list(view) == list(view.keys()) == list(SPACE.spaces) and len(view) == 2
+    assert "text" in view and "other" not in view and view.get("other", 5) == 5
+    assert view in batch_space(SPACE, n=2)
+    assert view == view.snapshot() and view != snapshots[0]
+    assert "again" in repr(view)
+    assert (view | {"x": 1})["text"] == ("again", "")
+    with pytest.raises(KeyError):
+        view["other"]
+    # ...while the snapshots kept theirs, and each read is a fresh array.
+    assert all(s["text"] == ("first", "") for s in snapshots)
+    first, second = view["images"][0][0], view["images"][0][0]
+    assert not np.shares_memory(first, second)
+    first[:] = 9
+    np.testing.assert_array_equal(second, view["images"][0][0])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda v: v.__setitem__("text", ()),
+        lambda v: v.__delitem__("text"),
+        lambda v: v.update({}),
+        lambda v: v.pop("text"),
+        lambda v: v.popitem(),
+        lambda v: v.clear(),
+        lambda v: v.setdefault("x", 1),
+    ],
+)
+def test_the_view_is_read_only(change: Any) -> None:
+    view = SharedObservationsView(SharedObservations(SPACE, n=1))
+    with pytest.raises(TypeError, match="read-only"):
+        change(view)
+    assert list(view) == list(SPACE.spaces)
+
+
+def _write_from_another_process(shared: SharedObservations, index: int, text: str) -> None:
+    shared.write(index, observation(text, (16, 16), (5, 7)))
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_shared_observations_cross_processes(method: str) -> None:
+    if method not in multiprocessing.get_all_start_methods():
+        pytest.skip(f"no {method} start method here")
+    context = multiprocessing.get_context(method)
+    shared = SharedObservations(SPACE, n=2)
+    view = SharedObservationsView(shared)
+    process = context.Process(target=_write_from_another_process, args=(shared, 1, "from afar ü"))
+    process.start()
+    process.join(timeout=60)
+    assert process.exitcode == 0
+    assert view["text"] == ("", "from afar ü")
+    expected = observation("", (16, 16), (5, 7))["images"]
+    for a, b in zip(view["images"][1], expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def _resident_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_unused_capacity_costs_no_memory() -> None:
+    # Eight envs of four 4096 x 4096 images each: 1.6 GB of capacity, of which a small
+    # observation touches a few pages.
+    space = ToolUseObservation(max_text_length=100_000, max_images=4, max_side=4096)
+    before = _resident_kib()
+    shared = SharedObservations(space, n=8)
+    assert shared.slot_bytes * 8 > 1_600_000_000
+    for index in range(8):
+        shared.write(index, observation("x" * 1000, (64, 64)))
+    assert shared.read()["text"] == ("x" * 1000,) * 8
+    assert _resident_kib() - before < 64 * 1024

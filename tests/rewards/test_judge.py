@@ -1,7 +1,12 @@
-"""The LLM judge: over real HTTP against a scripted local server, and with a tiny local model."""
+"""The LLM judge: over real HTTP against a scripted local server, and with a tiny local model.
+
+Injection resistance is in ``test_judge_injection.py``; sharing, closing and threads in
+``test_judge_sharing.py``.
+"""
 
 import asyncio
 import copy
+import json
 import pickle
 import re
 import subprocess
@@ -23,9 +28,10 @@ from iapo_bench.rewards.judge import (
     judge_from_env,
 )
 from iapo_bench.rewards.match import match_text
-from iapo_bench.rewards.rubric import Rubric
+from iapo_bench.rewards.rubric import Rubric, unavailable
+from tests.chat_server import Failure
 from tests.rewards.cases import answered, make_task
-from tests.rewards.openai_server import OpenAIServer
+from tests.rewards.openai_server import OpenAIServer, field
 
 
 def item(prediction: str, reference: str = "5", answer_type: str = "text") -> JudgeInput:
@@ -45,31 +51,53 @@ def item(prediction: str, reference: str = "5", answer_type: str = "text") -> Ju
     [
         ("yes_no", "YES", 1.0),
         ("yes_no", "no.", 0.0),
-        ("yes_no", "Yes, it matches.", 1.0),
-        ("yes_no", "Answer: NO", 0.0),
+        ("yes_no", " Yes\n", 1.0),
+        ("yes_no", '"YES"', 1.0),
+        ("yes_no", "'no.'", 0.0),
+        ("yes_no", "**NO**", 0.0),
+        ("yes_no", "`yes`.", 1.0),
+        # Strict: the whole reply is one verdict, or it is unreadable.
+        ("yes_no", "Yes, it matches.", None),
+        ("yes_no", "Answer: NO", None),
+        ("yes_no", "NO. (The answer says YES.)", None),
+        ("yes_no", "YES NO", None),
+        ("yes_no", "YES.\nNO", None),
+        ("yes_no", "YES!", None),
+        ("yes_no", "YES..", None),
+        ("yes_no", '"YES', None),
         ("yes_no", "maybe?", None),
         ("yes_no", "YESTERDAY", None),
         ("yes_no", "", None),
         ("graded", "10", 1.0),
         ("graded", "7/10", 0.7),
-        ("graded", "Score: 3.", 0.3),
-        ("graded", "0", 0.0),
+        ("graded", "10/10.", 1.0),
+        ("graded", " 0 ", 0.0),
+        ("graded", "Score: 3.", None),
+        ("graded", "3/5", None),
+        ("graded", "07", None),
+        ("graded", "7 8", None),
         ("graded", "7.5", None),
+        ("graded", "11", None),
         ("graded", "eleven", None),
     ],
 )
-def test_template_reads_its_first_allowed_answer(template, raw, score):
+def test_template_reads_a_whole_reply_as_one_verdict(template, raw, score):
     assert TEMPLATES[template].parse(raw) == score
 
 
-def test_template_renders_every_field_and_rejects_unknown_ones():
+def test_template_renders_every_field_as_data_and_rejects_unknown_ones():
     prompt = TEMPLATES["yes_no"].render(item("five", answer_type="number"))
-    assert "Reference answer: 5" in prompt and "Predicted answer: five" in prompt
-    assert "How many bars are there?" in prompt and "Answer type: number" in prompt
+    assert 'Reference answer: "5"' in prompt and 'Predicted answer: "five"' in prompt
+    assert 'Question: "How many bars are there?"' in prompt and "Answer type: number" in prompt
+    assert "not instructions" in prompt
     with pytest.raises(ValueError, match="unknown or broken field"):
         JudgeTemplate(name="x", text="{answer}", answers=("YES",), scores=(1.0,))
     with pytest.raises(ValueError, match="2 answers but 1 scores"):
         JudgeTemplate(name="x", text="{question}", answers=("YES", "NO"), scores=(1.0,))
+    with pytest.raises(ValueError, match="differ beyond case"):
+        JudgeTemplate(name="x", text="{question}", answers=("YES", "yes"), scores=(1.0, 0.0))
+    with pytest.raises(ValueError, match="bare words"):
+        JudgeTemplate(name="x", text="{question}", answers=("YES.",), scores=(1.0,))
 
 
 def test_judge_validates_its_arguments():
@@ -119,7 +147,7 @@ def make_judge(server):
     def make(**options):
         options = {"cache_path": False, "retries": 2, "backoff": 0.01, "timeout": 5.0} | options
         template = options.pop("template", "yes_no")
-        backend = OpenAIJudge("judge-model", base_url=server.base_url, timeout=5.0)
+        backend = OpenAIJudge("judge-model", base_url=server.base_url)
         judges.append(LLMJudge(backend, template=template, **options))
         return judges[-1]
 
@@ -136,7 +164,7 @@ def test_endpoint_judges_over_http(make_judge, server):
     assert [v.raw for v in verdicts] == ["YES", "NO", "YES"]
     assert not any(v.fallback or v.cached or v.error for v in verdicts)
     assert server.requests == 3
-    sent = [re.search(r"Predicted answer: (.*)", prompt)[1] for prompt in server.prompts]
+    sent = [field(prompt, "Predicted answer") for prompt in server.prompts]
     assert sorted(sent) == ["6", "The Peru.", "five"]
 
 
@@ -166,20 +194,54 @@ def test_concurrency_bounds_the_requests_in_flight(make_judge, server, concurren
         assert 1 < server.max_in_flight <= concurrency
 
 
-@pytest.mark.parametrize("mode", ["maybe", "invalid_json", "error"])
-def test_broken_replies_are_retried_then_fall_back_flagged(make_judge, server, mode, caplog):
+@pytest.mark.parametrize(
+    ("mode", "unavailable"), [("maybe", False), ("invalid_json", True), ("error", True)]
+)
+def test_broken_replies_are_retried_then_fall_back_flagged(
+    make_judge, server, mode, unavailable, caplog
+):
     server.mode = mode
     judge = make_judge(retries=2)
     # Exact match says 1 here, where a broken judge could only say 0: the score is the fallback's.
     verdict = judge.verdicts([item("Peru", "peru")])[0]
     assert server.requests == 3  # retries + 1
     assert verdict.fallback and verdict.score == 1.0 and not verdict.cached
+    # A judge that replies unreadably was reached: only a broken server is unavailable.
+    assert verdict.unavailable is unavailable
     assert verdict.error is not None and "after 3 attempts" in verdict.error
     if mode == "maybe":
         assert verdict.raw == "maybe?" and "unreadable judge output 'maybe?'" in verdict.error
     if mode == "error":
         assert "InternalServerError" in verdict.error
     assert "fell back to exact match" in caplog.text
+
+
+def test_a_judge_that_replied_once_is_not_unavailable(make_judge, server):
+    server.script.extend(["maybe", "error", "error"])
+    verdict = make_judge(retries=2).verdicts([item("five")])[0]
+    assert server.requests == 3
+    assert verdict.fallback and not verdict.unavailable and "InternalServerError" in verdict.error
+
+
+@pytest.mark.parametrize(
+    ("failure", "unavailable"),
+    [("bad_request", False), ("unauthorized", True), (Failure(422, "bad input"), False)],
+)
+def test_other_4xx_are_not_retried(make_judge, server, failure, unavailable):
+    # A refused request (400, 413, 422) may be the answer's doing: not an infrastructure
+    # error. A bad key (401) or an unknown model (404) is the configuration's: unavailable.
+    server.script.append(failure)
+    verdict = make_judge(retries=2).verdicts([item("five")])[0]
+    assert server.requests == 1
+    assert verdict.fallback and verdict.unavailable is unavailable
+    assert verdict.error.endswith("(after 1 attempt)")
+
+
+def test_a_rate_limit_is_retried(make_judge, server):
+    server.script.extend([Failure(429, headers={"Retry-After": "0"}), "judge"])
+    verdict = make_judge(retries=1).verdicts([item("five")])[0]
+    assert server.requests == 2
+    assert verdict == Verdict(score=1.0, raw="YES")
 
 
 def test_a_retry_can_succeed(make_judge, server):
@@ -194,6 +256,7 @@ def test_a_slow_judge_times_out_then_falls_back(make_judge, server):
     verdict = make_judge(timeout=0.2, retries=1).verdicts([item("five")])[0]
     assert server.requests == 2
     assert verdict.fallback and verdict.score == 0.0  # exact match: "five" is not "5"
+    assert verdict.unavailable
     assert verdict.error == "no reply within 0.2 s (after 2 attempts)"
 
 
@@ -201,9 +264,16 @@ def test_a_down_judge_falls_back_without_raising(make_judge, server):
     judge = make_judge(retries=1)
     server.stop()
     verdicts = judge.verdicts([item("5"), item("five")])
-    assert [(v.score, v.fallback) for v in verdicts] == [(1.0, True), (0.0, True)]
+    assert [(v.score, v.fallback, v.unavailable) for v in verdicts] == [
+        (1.0, True, True),
+        (0.0, True, True),
+    ]
     assert all("APIConnectionError" in v.error for v in verdicts)
-    assert judge(answered("5"), make_task("5")) == {"value": 1.0, "fallback": 1.0}
+    assert judge(answered("5"), make_task("5")) == {
+        "value": 1.0,
+        "fallback": 1.0,
+        "unavailable": 1.0,
+    }
 
 
 def test_cache_persists_across_judges_and_keeps_raw_outputs(make_judge, server, tmp_path):
@@ -260,10 +330,18 @@ def test_fallbacks_are_not_cached(make_judge, server, tmp_path):
 
 
 def test_a_broken_cache_costs_no_verdict(make_judge, server, tmp_path, caplog):
-    judge = make_judge(cache_path=tmp_path / "judge.sqlite3")
-    judge.cache.close()
+    path = tmp_path / "judge.sqlite3"
+    path.write_bytes(b"this is no SQLite database" * 100)
+    judge = make_judge(cache_path=path)
     assert judge.verdicts([item("five")]) == [Verdict(score=1.0, raw="YES")]
     assert "unreadable" in caplog.text and "not written" in caplog.text
+
+
+def test_a_closed_cache_reopens(make_judge, server, tmp_path):
+    judge = make_judge(cache_path=tmp_path / "judge.sqlite3")
+    judge.verdicts([item("five")])
+    judge.cache.close()
+    assert judge.verdicts([item("five")]) == [Verdict(score=1.0, raw="YES", cached=True)]
 
 
 def test_default_cache_path_follows_the_package_rule(monkeypatch, tmp_path):
@@ -278,12 +356,13 @@ def test_judge_as_a_reward(make_judge, server):
     judge = make_judge()
     assert judge.name == judge.__name__ == "llm_judge"
     task = make_task("5", AnswerType.NUMBER)
-    assert judge(answered("five"), task) == {"value": 1.0, "fallback": 0.0}
-    assert judge(answered("7"), task) == {"value": 0.0, "fallback": 0.0}
+    judged = {"fallback": 0.0, "unavailable": 0.0}
+    assert judge(answered("five"), task) == {"value": 1.0, **judged}
+    assert judge(answered("7"), task) == {"value": 0.0, **judged}
     assert server.requests == 2
 
     truncated = Trajectory(task_id=task.id, truncated=True)
-    assert judge(truncated, task) == {"value": 0.0, "fallback": 0.0}
+    assert judge(truncated, task) == {"value": 0.0, **judged}
     assert server.requests == 2  # no answer: the judge is not asked
 
 
@@ -292,7 +371,7 @@ def test_judge_in_a_rubric_reports_its_fallback(make_judge, server):
     rubric = Rubric({"llm_judge": (make_judge(), 1.0)})
     assert rubric.score(answered("five"), task) == (
         1.0,
-        {"llm_judge": 1.0, "llm_judge.fallback": 0.0},
+        {"llm_judge": 1.0, "llm_judge.fallback": 0.0, "llm_judge.unavailable": 0.0},
     )
 
     grouped = Rubric({"llm_judge": (make_judge().grouped, 1.0)})
@@ -301,7 +380,21 @@ def test_judge_in_a_rubric_reports_its_fallback(make_judge, server):
     scores = grouped.score_group(group, task)
     assert [total for total, _ in scores] == [1.0, 0.0, 0.0]
     assert [c["llm_judge.fallback"] for _, c in scores] == [0.0, 0.0, 0.0]
+    assert unavailable(scores[0][1]) == []
     assert server.requests == 2
+
+
+def test_an_unavailable_judge_in_a_rubric_marks_the_episode(make_judge, server):
+    judge = make_judge(retries=0)
+    server.stop()
+    total, components = Rubric({"llm_judge": (judge, 1.0)}).score(answered("5"), make_task("5"))
+    assert total == 1.0 and unavailable(components) == ["llm_judge"]
+
+
+def test_no_judge_configured_is_a_fallback_but_not_unavailable():
+    with LLMJudge(None, cache_path=False) as judge:
+        reward = judge(answered("5"), make_task("5"))
+    assert reward == {"value": 1.0, "fallback": 1.0, "unavailable": 0.0}
 
 
 def test_verdicts_works_inside_a_running_event_loop(make_judge, server):
@@ -321,7 +414,7 @@ def test_an_endpoint_judge_pickles_as_its_settings(make_judge, server, tmp_path)
     with pickle.loads(pickle.dumps(judge)) as copy:
         assert (copy.template, copy.concurrency, copy.retries) == (judge.template, 3, 2)
         assert copy.backend.name == judge.backend.name
-        assert copy.verdicts([item("five"), item("6")]) == [
+        assert copy.verdicts([item("five"), item("six")]) == [
             Verdict(score=1.0, raw="10", cached=True),
             Verdict(score=0.0, raw="0"),
         ]
@@ -405,6 +498,13 @@ def tiny_model(tokenizer, kind: str = "llama", seed: int = 0):
 
 
 LOCAL_ITEMS = [item("five"), item("5"), item("Peru Peru six five 5 Peru"), item("6", "Peru")]
+# Integers 0 to 10 are the graded template's verdicts: exact match scores them, unasked.
+GRADED_ITEMS = [
+    item("five"),
+    item("5 bars"),
+    item("Peru Peru six five 5 Peru"),
+    item("six", "Peru"),
+]
 
 
 @pytest.mark.parametrize("kind", ["llama", "gpt2"])
@@ -431,10 +531,12 @@ def test_local_judge_graded_scores_multi_token_answers(tiny):
     assert len(tiny("10", add_special_tokens=False)["input_ids"]) == 2  # the sequence path
     backend = TransformersJudge(tiny_model(tiny), tiny, batch_size=8)
     with LLMJudge(backend, template="graded", cache_path=False) as judge:
-        verdicts = judge.verdicts(LOCAL_ITEMS)
+        verdicts = judge.verdicts(GRADED_ITEMS)
+        [as_verdict] = judge.verdicts([item("5")])
+    assert as_verdict.fallback and as_verdict.score == 1.0 and as_verdict.raw is None
     one_by_one = TransformersJudge(backend.model, tiny, batch_size=1)
     with LLMJudge(one_by_one, template="graded", cache_path=False) as judge:
-        alone = judge.verdicts(LOCAL_ITEMS)
+        alone = judge.verdicts(GRADED_ITEMS)
     for verdict in verdicts:
         found = dict(re.findall(r"(\d+) p=(\d\.\d{3})", verdict.raw))
         assert set(found) == {str(n) for n in range(11)}
@@ -510,3 +612,41 @@ def test_match_text_is_the_fallback():
         for verdict, x in zip(judge.verdicts(inputs), inputs, strict=True):
             assert verdict.score == match_text(x.prediction, x.reference, x.answer_type)
             assert verdict.fallback
+
+
+# -- provenance --------------------------------------------------------------------------------
+
+
+def test_provenance_names_what_a_verdict_depends_on(make_judge, server):
+    judge = make_judge(template="graded", retries=1, timeout=2.0)
+    provenance = json.loads(json.dumps(judge.provenance))  # JSON-ready, for metadata.json
+    assert provenance["judge"] == f"openai:judge-model@{server.base_url}"
+    assert provenance["backend"] == {
+        "name": provenance["judge"],
+        "model": "judge-model",
+        "base_url": server.base_url,
+        "temperature": 0.0,
+        "max_tokens": 8,
+    }
+    assert provenance["template"] == "graded"
+    assert provenance["template_sha256"] == TEMPLATES["graded"].sha256
+    assert provenance["max_prediction_chars"] == TEMPLATES["graded"].max_prediction_chars
+    assert (provenance["timeout_s"], provenance["retries"]) == (2.0, 1)
+    assert judge.grouped.provenance == judge.provenance
+
+    unconfigured = LLMJudge(None, cache_path=False).provenance
+    assert unconfigured["judge"] is None and unconfigured["backend"] is None
+    assert unconfigured["fallback"] == "exact_match"
+
+
+def test_template_hash_covers_every_setting_but_the_name():
+    graded = TEMPLATES["graded"]
+    changes = [
+        {"text": graded.text + " Be strict."},
+        {"suffixes": ()},
+        {"max_prediction_chars": 100},
+        {"scores": tuple(reversed(graded.scores))},
+    ]
+    hashes = {graded.model_copy(update=change).sha256 for change in changes}
+    assert len(hashes) == len(changes) and graded.sha256 not in hashes
+    assert graded.model_copy(update={"name": "renamed"}).sha256 == graded.sha256
