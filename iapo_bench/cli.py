@@ -4,6 +4,11 @@
   frozen test lists, with a progress bar, a results table and a results folder.
 - ``iapo-bench envs``: one line per registered env id.
 - ``iapo-bench show ENV_ID --seed N``: save a task's images and print its prompt.
+- ``iapo-bench export RUN_DIR -o FILE.csv``: one agent of a run as a leaderboard submission
+  (``run --export-submission FILE.csv`` does it at the end of a run).
+- ``iapo-bench submit FILE.csv``: verify a submission by replaying it; store it on the board.
+- ``iapo-bench leaderboard [RUN_DIR ...]``: the board and local runs as CSV, markdown and a
+  static HTML page with plots.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Annotated
 import gymnasium as gym
 import typer
 from PIL import Image
+from rich import box
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -27,8 +33,11 @@ from iapo_bench.baselines.scripted import AGENTS
 from iapo_bench.chat import render_transcript
 from iapo_bench.envs import env_ids, family_for_env_id
 from iapo_bench.envs.family import load_task, split_seed
+from iapo_bench.leaderboard.board import Board, build_leaderboard
 from iapo_bench.leaderboard.harness import evaluate
+from iapo_bench.leaderboard.provenance import EnvMismatchError
 from iapo_bench.leaderboard.records import ResultsWriter
+from iapo_bench.leaderboard.submission import export_submission
 from iapo_bench.rewards.rubric import Rubric
 
 __all__ = ["app"]
@@ -61,6 +70,27 @@ def _check_agents(values: list[str] | None) -> list[str]:
         except ValueError as error:
             raise typer.BadParameter(str(error), param_hint="--agent") from None
     return chosen
+
+
+def _check_sources(values: list[str] | None) -> dict[str, str]:
+    """Each ``--source`` opened (files read and hashed), by the env id its format plays."""
+    from iapo_bench.envs import get_family
+    from iapo_bench.envs.loaders import open_source
+
+    out: dict[str, str] = {}
+    for value in values or []:
+        try:
+            with console.status(f"Reading {escape(value)}..."):
+                opened = open_source(value)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--source") from None
+        env_id = get_family(opened.family).env_id
+        if env_id in out:
+            raise typer.BadParameter(
+                f"two sources for {env_id}: {out[env_id]!r} and {value!r}", param_hint="--source"
+            )
+        out[env_id] = value
+    return out
 
 
 def _check_split(value: str) -> str:
@@ -129,11 +159,40 @@ def run(
             "bytes (other Pillow, FreeType, numpy, OpenCV or fonts); the metadata records it."
         ),
     ] = False,
+    source: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--source",
+            help="Evaluate on a local copy of a public dataset instead of generated tasks "
+            "(repeatable): FORMAT:PATH, FORMAT one of chartqa, refocus, charxiv, docvqa, "
+            "textvqa, e.g. 'docvqa:/data/DocVQA/val/val_v1.0.json'. Its env follows from the "
+            "format; the metadata records the files' content hash.",
+        ),
+    ] = None,
+    export_submission_to: Annotated[
+        Path | None,
+        typer.Option(
+            "--export-submission",
+            help="Also write the run as a leaderboard submission file (FILE.csv); with several "
+            "agents, one file per agent, FILE-AGENT.csv. Test split only.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate agents on env ids and write episodes.jsonl, summary.csv and metadata.json."""
-    env_list = _check_env_ids(env)
+    sources = _check_sources(source)
+    env_list = _check_env_ids(env) if env or not sources else list(sources)
+    for env_id in sources:
+        if env_id not in env_list:
+            raise typer.BadParameter(
+                f"the source for {env_id} needs that env; add --env {env_id}", param_hint="--source"
+            )
     agent_list = _check_agents(agent)
     split = _check_split(split)
+    if export_submission_to is not None and (split != "test" or sources):
+        raise typer.BadParameter(
+            "a submission holds episodes of the frozen test lists: use --split test, no --source",
+            param_hint="--export-submission",
+        )
     if rubric is not None:
         try:
             Rubric.parse(rubric)
@@ -186,6 +245,7 @@ def run(
                 max_turns=max_turns,
                 batch_size=batch_size,
                 rubric=rubric,
+                sources=sources,
                 allow_env_mismatch=allow_env_mismatch,
                 command=["iapo-bench", *sys.argv[1:]],
                 on_start=on_start,
@@ -231,6 +291,10 @@ def run(
         table.add_row(*cells)
     console.print(table)
     console.print(f"Wrote {output_dir}/episodes.jsonl, summary.csv and metadata.json")
+    if export_submission_to is not None:
+        names = [p.name for p in policies]  # the names the records carry
+        for name, path in _submission_paths(export_submission_to, names).items():
+            _export(output_dir, path, name, None)
 
 
 @app.command("envs")
@@ -283,6 +347,174 @@ def show(
     console.print(
         f"Saved {shown} ({task.image.shape[1]}x{task.image.shape[0]}) and "
         f"{source} ({task.source_image.shape[1]}x{task.source_image.shape[0]})"
+    )
+
+
+def _submission_paths(path: Path, agents: list[str]) -> dict[str, Path]:
+    """Where each agent's submission goes: ``path`` itself for one agent, else one file each."""
+    if len(agents) == 1:
+        return {agents[0]: path}
+    safe = {a: "".join(c if c.isalnum() or c in "-_." else "-" for c in a) for a in agents}
+    return {a: path.with_name(f"{path.stem}-{safe[a]}{path.suffix or '.csv'}") for a in agents}
+
+
+def _export(run_dir: Path, path: Path, agent_name: str | None, submitter: str | None) -> None:
+    """Export one agent of a run; one error line and exit code 2 when it cannot be."""
+    try:
+        manifest = export_submission(run_dir, path, agent=agent_name, submitter=submitter)
+    except (ValueError, OSError) as error:
+        _error(str(error))
+        raise typer.Exit(code=2) from None
+    claims = ", ".join(f"{e} {s:.3f}" for e, s in manifest.claimed_scores.items()) or "none"
+    console.print(
+        f"Wrote the submission {path} (agent {manifest.agent}; claimed scores: {claims}); "
+        f"check it with: iapo-bench submit {path}",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
+@app.command("export")
+def export(
+    run_dir: Annotated[Path, typer.Argument(help="A results folder written by iapo-bench run.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The submission file to write.")],
+    agent: Annotated[
+        str | None,
+        typer.Option(
+            "--agent", "-a", help="The agent to export (needed when the run has several)."
+        ),
+    ] = None,
+    submitter: Annotated[
+        str | None, typer.Option(help="Who submits it (the manifest's submitter).")
+    ] = None,
+) -> None:
+    """Write one agent of a run as a leaderboard submission: its actions, scores and manifest."""
+    _export(run_dir, output, agent, submitter)
+
+
+_DEFAULT_BOARD = Path("iapo-results") / "board"
+
+
+@app.command()
+def submit(
+    file: Annotated[Path, typer.Argument(help="A submission file (actions, or a summary.csv).")],
+    board: Annotated[
+        Path, typer.Option(help="The board folder accepted submissions are stored in.")
+    ] = _DEFAULT_BOARD,
+    allow_partial: Annotated[
+        bool,
+        typer.Option(help="Accept a file covering only the first N tasks of a frozen test list."),
+    ] = False,
+) -> None:
+    """Verify a submission (replay every episode, recompute every score) and store it.
+
+    Exit codes: 0 accepted (or already on the board), 2 rejected (one line per problem),
+    1 when this machine cannot replay the frozen test lists' bytes.
+    """
+    try:
+        with console.status(f"Verifying {escape(str(file))}..."):
+            receipt = Board(board).submit(file, allow_partial=allow_partial)
+    except EnvMismatchError as error:
+        _error(str(error))
+        raise typer.Exit(code=1) from None
+    except (ValueError, OSError) as error:
+        _error(str(error))
+        raise typer.Exit(code=2) from None
+
+    def line(text: str) -> None:
+        console.print(text, markup=False, highlight=False, soft_wrap=True)
+
+    if receipt.duplicate:
+        line(f"already on the board as {receipt.folder} (the same actions): nothing stored")
+        return
+    verdict = receipt.verdict
+    assert verdict is not None
+    if not verdict.accepted:
+        console.print(
+            f"[red]rejected:[/red] {escape(str(file))}: {len(verdict.problems)} problem(s)",
+            soft_wrap=True,
+            highlight=False,
+        )
+        for problem in verdict.problems:
+            line(str(problem))
+        raise typer.Exit(code=2)
+    if verdict.status == "unverified":
+        line(f"accepted as UNVERIFIED (a summary, nothing replayed): {len(verdict.summary)} rows")
+        for row in verdict.summary:
+            line(f"  {row['agent']} on {row['env_id']}: score {row['score']:.3f}")
+    else:
+        manifest = verdict.manifest
+        assert manifest is not None
+        count = len(verdict.episodes)
+        rate = count / verdict.replay_seconds if verdict.replay_seconds else math.inf
+        line(
+            f"accepted as VERIFIED: {manifest.agent}, {count} episodes replayed in "
+            f"{verdict.replay_seconds:.1f} s ({rate:.0f} episodes/s)"
+        )
+        for result in verdict.envs:
+            claim = "" if result.claimed_score is None else f", claimed {result.claimed_score:.3f}"
+            line(
+                f"  {result.env_id}: score {result.score:.3f} on {result.tasks}/"
+                f"{result.test_list_size} tasks x {result.repeats} repeat(s){claim}"
+            )
+    line(f"stored as {receipt.folder}")
+
+
+@app.command()
+def leaderboard(
+    run_dirs: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Run folders to show beside the board's submissions."),
+    ] = None,
+    board: Annotated[Path, typer.Option(help="The board folder.")] = _DEFAULT_BOARD,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="Folder for the page, CSV and markdown.")
+    ] = Path("iapo-results") / "leaderboard",
+    seed: Annotated[int, typer.Option(min=0, help="Seed of the bootstrap intervals.")] = 0,
+) -> None:
+    """Merge the board and run folders into leaderboard.csv, leaderboard.md and index.html."""
+    try:
+        with console.status("Computing intervals and plots..."):
+            result = build_leaderboard(run_dirs or [], board, seed=seed)
+            if not result.standings:
+                raise ValueError(
+                    f"nothing to show: {board} holds no submission and no run folder was given"
+                    if not run_dirs
+                    else "nothing to show: no episode of the current frozen test lists"
+                )
+            written = result.write(output)
+    except (ValueError, OSError) as error:
+        _error(str(error))
+        raise typer.Exit(code=2) from None
+    for env_id in result.env_ids:
+        table = Table(title=env_id, box=box.SIMPLE_HEAD)
+        standings = [s for s in result.standings if s.env_id == env_id]
+        for title in ("#", "agent", "status", "score", "95% CI", "tasks", "calls", "k", "pass^k"):
+            if title == "agent":  # a long name folds, a short one stays whole
+                widest = max(len(s.label) for s in standings)
+                table.add_column(title, overflow="fold", min_width=min(widest, 20))
+            else:
+                justify = "left" if title == "status" else "right"
+                table.add_column(title, justify=justify, no_wrap=True)
+        for s in standings:
+            interval = "" if math.isnan(s.ci95_low) else f"{s.ci95_low:.2f}\u2013{s.ci95_high:.2f}"
+            table.add_row(
+                str(s.rank),
+                escape(s.label),  # submitters choose names: never read them as markup
+                s.status,
+                _fmt(s.score),
+                interval,
+                "" if s.tasks is None else f"{s.tasks}/{s.test_list_size}",
+                _fmt(s.tool_call_rate),
+                "" if s.repeats is None else str(s.repeats),
+                _fmt(s.pass_hat_k),
+            )
+        console.print(table)
+    for note in result.notes:
+        console.print(f"left out: {note}", markup=False, highlight=False, soft_wrap=True)
+    console.print(
+        f"Wrote {', '.join(str(p) for p in written)}", markup=False, highlight=False, soft_wrap=True
     )
 
 

@@ -163,3 +163,58 @@ def test_no_tool_prepares_only_the_chosen_envs(tmp_path):
               "-o", str(tmp_path)])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert _training_priors.cache_info().currsize == 1  # search's priors, not OCR's 8 s
+
+
+# --- submissions and the leaderboard -------------------------------------------------------------
+
+
+def test_run_exports_a_submission_that_submit_verifies_and_stores_once(tmp_path):
+    out, path, board = tmp_path / "run", tmp_path / "oracle.csv", tmp_path / "board"
+    ran = runner.invoke(app, ["run", "-e", "ToolUse-Chart-v0", "-a", "oracle", "--limit", "2",
+                              "-o", str(out), "--export-submission", str(path)])  # fmt: skip
+    assert ran.exit_code == 0, ran.output
+    assert f"Wrote the submission {path}" in ran.output and path.exists()
+    args = ["submit", str(path), "--board", str(board), "--allow-partial"]
+    first = runner.invoke(app, args, terminal_width=200)
+    assert first.exit_code == 0, first.output
+    assert "accepted as VERIFIED: oracle, 2 episodes replayed" in first.output
+    assert (
+        "ToolUse-Chart-v0: score 1.000 on 2/500 tasks x 1 repeat(s), claimed 1.000" in first.output
+    )
+    again = runner.invoke(app, args)
+    assert again.exit_code == 0 and "already on the board" in again.output
+    shown = runner.invoke(app, ["leaderboard", "--board", str(board), "-o", str(tmp_path / "lb")])
+    assert shown.exit_code == 0, shown.output
+    assert "verified" in shown.output
+    assert {p.name for p in (tmp_path / "lb").iterdir()} >= {
+        "index.html", "leaderboard.csv", "leaderboard.md", "scores.png"
+    }  # fmt: skip
+
+
+def test_submit_rejects_with_one_line_per_problem(tmp_path):
+    runner.invoke(app, ["run", "-e", "ToolUse-Chart-v0", "-a", "oracle", "--limit", "2",
+                        "-o", str(tmp_path / "run")])  # fmt: skip
+    path = tmp_path / "s.csv"
+    assert runner.invoke(app, ["export", str(tmp_path / "run"), "-o", str(path)]).exit_code == 0
+    text = path.read_text().replace("#max_turns,,4", "#max_turns,,x\n#colour,,blue")
+    path.write_text(text)
+    board = tmp_path / "board"
+    result = runner.invoke(app, ["submit", str(path), "--board", str(board)], terminal_width=60)
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()  # a narrow terminal wraps none of them
+    assert lines[0] == f"rejected: {path}: 2 problem(s)"
+    assert lines[1].startswith("row 6, column field: unknown manifest field 'colour'; known:")
+    assert lines[2] == "row 5, column value: must be a whole number from 2 to 16, got 'x'"
+    assert len(lines) == 3 and not board.exists()
+
+
+def test_export_and_leaderboard_errors_are_one_line(tmp_path):
+    runner.invoke(app, ["run", "-e", "ToolUse-Chart-v0", "-a", "oracle", "-a", "random",
+                        "--limit", "1", "-o", str(tmp_path / "run")])  # fmt: skip
+    result = runner.invoke(app, ["export", str(tmp_path / "run"), "-o", str(tmp_path / "s.csv")])
+    assert result.exit_code == 2 and "holds 2 agents (oracle, random)" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    empty = runner.invoke(app, ["leaderboard", "--board", str(tmp_path / "none")])
+    assert empty.exit_code == 2 and "nothing to show" in empty.output
+    bad = runner.invoke(app, ["run", "--split", "validation", "--export-submission", "x.csv"])
+    assert bad.exit_code == 2 and "frozen test lists" in bad.output

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from iapo_bench.baselines.base import Info, Observation
 from iapo_bench.models.inputs import encode
+from iapo_bench.models.load import TINY_VLM_PATH
 
 __all__ = [
     "TINY_VLM_PATH",
@@ -27,10 +27,6 @@ __all__ = [
     "require_train_extra",
     "tiny_vlm_policy",
 ]
-
-
-TINY_VLM_PATH = Path(__file__).resolve().parents[1] / "models" / "assets" / "tiny-vlm"
-"""The warm-started tiny VLM shipped with the package (``scripts/warm_start_tiny_vlm.py``)."""
 
 
 class Generation(BaseModel):
@@ -89,20 +85,14 @@ class TransformersVLMPolicy:
 
     @classmethod
     def from_pretrained(cls, path: str, **options: Any) -> TransformersVLMPolicy:
-        """A policy from a local folder (or hub id) holding a model and its processor."""
-        from transformers import AutoModelForImageTextToText, AutoProcessor
-        from transformers.processing_utils import ProcessorMixin
+        """A policy from any model name :func:`~iapo_bench.models.load.load_vlm` knows.
 
-        from iapo_bench.models.processor import ImageOnlyQwen2_5_VLProcessor
+        A local folder (or hub id) holding a model and its processor, ``tiny-vlm`` or
+        ``random:...``. Raises ``ValueError`` naming the problem when nothing loads.
+        """
+        from iapo_bench.models.load import load_vlm
 
-        model = AutoModelForImageTextToText.from_pretrained(path).eval()
-        try:
-            processor = AutoProcessor.from_pretrained(path)
-        except (AttributeError, ValueError, OSError):  # wants a video processor: no torchvision
-            processor = None
-        # Without torchvision AutoProcessor may also fall back to the bare tokenizer.
-        if not isinstance(processor, ProcessorMixin):
-            processor = ImageOnlyQwen2_5_VLProcessor.from_pretrained(path)
+        model, processor = load_vlm(path)
         return cls(model, processor, **options)
 
     @property

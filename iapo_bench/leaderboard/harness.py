@@ -19,9 +19,11 @@ from typing import Any
 import gymnasium as gym
 
 from iapo_bench.baselines.base import Policy
+from iapo_bench.baselines.cached import PolicyCache, cached
 from iapo_bench.core import Answer, PolicyFailure, Split, Trajectory
 from iapo_bench.envs import family_for_env_id
-from iapo_bench.envs.family import SPLIT_SEEDS, TaskFamily, load_task
+from iapo_bench.envs.family import SPLIT_SEEDS, TaskFamily, TaskSource, load_task
+from iapo_bench.leaderboard.backends import Batch, make_backend
 from iapo_bench.leaderboard.provenance import (
     EnvMismatchError,
     agent_provenance,
@@ -237,6 +239,27 @@ def _check_envs(
     return mismatches
 
 
+def _open_sources(
+    families: Mapping[str, TaskFamily], specs: Mapping[str, str]
+) -> dict[str, TaskSource]:
+    """Each env id's source opened from its spec, checked to hold tasks of the env's family."""
+    from iapo_bench.envs.loaders import open_source
+
+    opened = {}
+    for env_id, spec in specs.items():
+        env_id = env_id.removeprefix("iapo_bench:")
+        if env_id not in families:
+            raise ValueError(f"source {spec!r} is for {env_id}, which is not evaluated")
+        source = open_source(spec)
+        if source.family != families[env_id].name:
+            raise ValueError(
+                f"source {spec!r} holds {source.family} tasks; {env_id} plays "
+                f"{families[env_id].name} tasks"
+            )
+        opened[env_id] = source
+    return opened
+
+
 def evaluate(
     env_ids: Sequence[str],
     policies: Sequence[Policy],
@@ -249,17 +272,33 @@ def evaluate(
     max_turns: int = 4,
     batch_size: int = 16,
     rubric: str | None = None,
+    sources: Mapping[str, str] | None = None,
     allow_env_mismatch: bool = False,
+    workers: int = 1,
+    backend: str = "local",
+    ray_address: str | None = None,
+    policy_cache: str | Path | None = None,
     command: Sequence[str] | None = None,
     on_start: Callable[[str, str, int, int], None] | None = None,
     on_episode: Callable[[EpisodeRecord], None] | None = None,
 ) -> ResultsWriter:
     """Evaluate every policy on every env into ``output_dir``; resumes an interrupted run.
 
-    Each task is played ``repeats`` times; before repeat ``r`` a policy with a ``reseed``
-    method is reseeded with ``seed + r``. ``on_start(agent, env_id, total, already_done)`` and
-    ``on_episode(record)`` drive progress displays. ``rubric`` (a spec string) scores every
-    env instead of its default rubric.
+    Each task is played ``repeats`` times; before each batch of repeat ``r`` a policy with a
+    ``reseed`` method is reseeded with ``seed + r``. ``on_start(agent, env_id, total,
+    already_done)`` and ``on_episode(record)`` drive progress displays. ``rubric`` (a spec
+    string) scores every env instead of its default rubric.
+
+    ``sources`` maps env ids to local files in a public format (``"docvqa:/data/val"``,
+    :func:`~iapo_bench.envs.loaders.open_source`): those envs play every task of their files
+    (the first ``limit``) instead of their split, scored with the format's rubric unless
+    ``rubric`` is given, and the metadata records the files' content hash (``sources``).
+
+    Episodes run in batches of ``batch_size`` (:mod:`~iapo_bench.leaderboard.backends`): in
+    this process, in ``workers`` processes, or on Ray (``backend="ray"``, ``ray_address``);
+    records are written in the same order whatever runs them, so results are identical
+    (latencies aside). ``policy_cache`` (a SQLite file) caches deterministic model policies'
+    outputs (:mod:`~iapo_bench.baselines.cached`), so a re-score does not regenerate them.
 
     Raises ``ValueError`` when ``output_dir`` cannot be written or holds a run with other
     settings (:meth:`RunMetadata.merged`), or ``rubric`` names no known reward; and
@@ -268,9 +307,18 @@ def evaluate(
     """
     spec = Rubric.parse(rubric).spec if rubric is not None else None
     families = {env_id: family_for_env_id(env_id) for env_id in env_ids}
-    mismatches = _check_envs(families, split, allow_env_mismatch)
-    task_lists = {env_id: task_ids_for(env_id, split, limit, seed) for env_id in env_ids}
-    rubrics = {e: Rubric.parse(spec or f.default_rubric) for e, f in families.items()}
+    opened = _open_sources(families, sources or {})
+    generated = {e: f for e, f in families.items() if e not in opened}
+    mismatches = _check_envs(generated, split, allow_env_mismatch)
+    task_lists = {
+        env_id: list(opened[env_id].task_ids(limit))
+        if env_id in opened
+        else task_ids_for(env_id, split, limit, seed)
+        for env_id in env_ids
+    }
+    # A source's format has its own metric (DocVQA: ANLS); the envs' batches must use it too.
+    env_rubrics = {e: spec or (opened[e].default_rubric if e in opened else None) for e in env_ids}
+    rubrics = {e: Rubric.parse(env_rubrics[e] or f.default_rubric) for e, f in families.items()}
     now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     argv = list(command if command is not None else sys.argv)
     agents = {p.name: agent_provenance(p) for p in policies}
@@ -280,7 +328,11 @@ def evaluate(
             git_version=git_version(),
             libraries=library_versions(),
             env_version_hashes={e: f.version_hash for e, f in families.items()},
-            test_list_hashes={e: f.frozen_test_list().content_hash for e, f in families.items()},
+            test_list_hashes={e: f.frozen_test_list().content_hash for e, f in generated.items()},
+            sources={
+                e: {k: v for k, v in source.provenance.items() if k != "spec"}
+                for e, source in opened.items()
+            },
             env_mismatch=mismatches,
             split=split,
             seed=seed,
@@ -313,8 +365,9 @@ def evaluate(
         ) from None
     writer.write_metadata(meta)
     done = writer.done()
+    batches = []
     for env_id in env_ids:
-        for policy in policies:
+        for index, policy in enumerate(policies):
             keys = [(t, r) for r in range(repeats) for t in task_lists[env_id]]
             if on_start is not None:
                 finished = sum((policy.name, env_id, t, r) in done for t, r in keys)
@@ -323,20 +376,24 @@ def evaluate(
                 todo = [
                     t for t in task_lists[env_id] if (policy.name, env_id, t, repeat) not in done
                 ]
-                reseed = getattr(policy, "reseed", None)
-                if callable(reseed):
-                    reseed(seed + repeat)
-                for record in run_episodes(
-                    env_id,
-                    policy,
-                    todo,
-                    batch_size=batch_size,
-                    max_turns=max_turns,
-                    repeat=repeat,
-                    rubric=spec,
-                ):
-                    writer.append(record)
-                    if on_episode is not None:
-                        on_episode(record)
+                for start in range(0, len(todo), batch_size):
+                    chunk = tuple(todo[start : start + batch_size])
+                    batches.append(
+                        Batch(index, env_id, chunk, repeat, seed, max_turns, env_rubrics[env_id])
+                    )
+    store = PolicyCache(policy_cache) if policy_cache else None
+    runner = make_backend(
+        backend, [cached(policy, store) for policy in policies], workers, ray_address
+    )
+    try:
+        for records in runner.map(batches):
+            for record in records:
+                writer.append(record)
+                if on_episode is not None:
+                    on_episode(record)
+    finally:
+        runner.close()
+        if store is not None:
+            store.close()
     writer.write_summary()
     return writer

@@ -132,6 +132,7 @@ _SAME = ("split", "seed", "max_turns", "batch_size", "libraries", "ocr_engine")
 _SAME_PER_KEY = (
     "env_version_hashes",
     "test_list_hashes",
+    "sources",
     "rubric",
     "rubric_provenance",
     "models",
@@ -165,6 +166,11 @@ class RunMetadata(BaseModel):
     libraries: dict[str, str] = Field(description="Versions of the libraries that shape results.")
     env_version_hashes: dict[str, str] = Field(description="Env version hash per env id.")
     test_list_hashes: dict[str, str] = Field(description="Frozen test list content hash per id.")
+    sources: dict[str, dict[str, str]] = Field(
+        default_factory=dict,
+        description="Per env id scored on local files instead of its generator: the format, "
+        "split, number of files and tasks, and the files' content hash (SHA-256).",
+    )
     env_mismatch: dict[str, dict[str, list[str]]] = Field(
         default_factory=dict,
         description="Envs run on bytes that differ from their frozen test list (allowed "

@@ -62,8 +62,14 @@ def test_an_hf_spec_loads_a_saved_model_folder(tmp_path):
 def test_an_hf_spec_without_a_model_is_a_clear_error(tmp_path):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
+    missing = tmp_path / "nothing-here"
+    with pytest.raises(ValueError, match=f"no such folder '{missing}'"):
+        make_agent(f"hf:{missing}")
     with pytest.raises(ValueError, match="cannot load a model from"):
-        make_agent(f"hf:{tmp_path / 'nothing-here'}")
+        make_agent(f"hf:{tmp_path}")  # a folder, but no model in it
+    (tmp_path / "weights.bin").write_text("x")
+    with pytest.raises(ValueError, match="is a file; give the model's folder"):
+        make_agent(f"hf:{tmp_path / 'weights.bin'}")
 
 
 def test_model_agents_without_torch_say_how_to_install_it(monkeypatch):
