@@ -20,7 +20,10 @@ _NEEDS = {
     "iapo_bench/adapters/": (("torch", "transformers", "trl"), "train"),
 }
 # Modules that subclass or import an extra's classes at import time.
-_IMPORT_TIME = {"iapo_bench/models/processor.py": ("transformers",)}
+_IMPORT_TIME = {
+    "iapo_bench/models/processor.py": ("transformers",),
+    "iapo_bench/adapters/verifiers.py": ("verifiers",),
+}
 
 
 def _missing(modules):

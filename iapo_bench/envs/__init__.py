@@ -2,7 +2,9 @@
 
 Importing this package registers every family and its Gymnasium id (``ToolUse-Chart-v0``,
 ``ToolUse-OCR-v0``, ``ToolUse-ImageSearch-v0``); ``gym.make("iapo_bench:ToolUse-Chart-v0")``
-imports it for you.
+imports it for you. Local copies of public datasets play through the same ids:
+``gym.make("ToolUse-Chart-v0", source="chartqa:/path/to/ChartQA Dataset/test")``
+(:mod:`iapo_bench.envs.loaders`).
 """
 
 import gymnasium as gym
@@ -13,17 +15,20 @@ from iapo_bench.envs.family import (
     SPLIT_SEEDS,
     FrozenTestList,
     TaskFamily,
+    TaskSource,
     families,
     get_family,
     load_task,
     parse_task_id,
     register_family,
 )
+from iapo_bench.envs.loaders import FORMATS, open_source
 from iapo_bench.envs.ocr.family import OcrFamily
 from iapo_bench.envs.search.family import SearchFamily
 from iapo_bench.envs.spaces import ImageSpace, UnicodeText
 
 __all__ = [
+    "FORMATS",
     "SPLIT_SEEDS",
     "ChartFamily",
     "FrozenTestList",
@@ -31,6 +36,7 @@ __all__ = [
     "OcrFamily",
     "SearchFamily",
     "TaskFamily",
+    "TaskSource",
     "ToolUseEnv",
     "UnicodeText",
     "env_ids",
@@ -38,6 +44,7 @@ __all__ = [
     "family_for_env_id",
     "get_family",
     "load_task",
+    "open_source",
     "parse_task_id",
     "register_family",
 ]

@@ -6,6 +6,9 @@
 - :func:`task_id` / :func:`parse_task_id`: a task's key as a string and back.
 - :func:`register_family`, :func:`get_family`, :func:`load_task`: the family registry, and how
   privileged code (oracle, rewards, tests) gets a task from its id.
+- :class:`TaskSource`, :func:`register_source`, :func:`get_source`: tasks read from local files
+  (:mod:`iapo_bench.envs.loaders`), whose ids carry the files' content hash as their version:
+  ``chart/f1a2b3c4d5e6f/test/d0/17`` is record 17 of the files hashing to ``1a2b3c4d5e6f...``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from importlib import resources
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 import PIL
@@ -37,11 +41,15 @@ __all__ = [
     "FrozenTestList",
     "TaskCache",
     "TaskFamily",
+    "TaskSource",
     "families",
     "get_family",
+    "get_source",
+    "is_file_version",
     "load_task",
     "parse_task_id",
     "register_family",
+    "register_source",
     "split_seed",
     "task_id",
 ]
@@ -54,9 +62,19 @@ SPLIT_SEEDS: dict[str, range] = {
 """Disjoint generator seed ranges; ``reset(seed=s)`` draws the task with seed ``start + s``."""
 
 _TASK_ID = re.compile(
-    r"\A(?P<family>[a-z0-9_]+)/(?P<version>v\d+)/(?P<split>train|validation|test)"
+    r"\A(?P<family>[a-z0-9_]+)/(?P<version>v\d+|f[0-9a-f]{12})/(?P<split>train|validation|test)"
     r"/d(?P<difficulty>\d+)/(?P<seed>\d+)\Z"
 )
+_FILE_VERSION = re.compile(r"\Af[0-9a-f]{12}\Z")
+
+
+def is_file_version(version: str) -> bool:
+    """Whether ``version`` names files (``f`` and 12 hex digits of their hash), not a generator.
+
+    >>> is_file_version("f1a2b3c4d5e6f"), is_file_version("v0")
+    (True, False)
+    """
+    return _FILE_VERSION.match(version) is not None
 
 
 def split_seed(split: Split, index: int) -> int:
@@ -75,16 +93,21 @@ def task_id(family: str, version: str, split: Split, difficulty: int, seed: int)
 
 
 def parse_task_id(value: str) -> tuple[str, str, Split, int, int]:
-    """``(family, version, split, difficulty, seed)`` of a task id; ``ValueError`` if malformed."""
+    """``(family, version, split, difficulty, seed)`` of a task id; ``ValueError`` if malformed.
+
+    A generated task's seed lies in its split's range; a file task's "seed" is the record's
+    index in its files (:class:`TaskSource`), from 0.
+    """
     match = _TASK_ID.match(value)
     if match is None:
         raise ValueError(
             f"malformed task id {value!r}; expected 'family/vN/split/dK/seed', "
-            "e.g. 'chart/v0/test/d1/2000000007'"
+            "e.g. 'chart/v0/test/d1/2000000007' (or 'chart/f<12 hex digits>/test/d0/17' for "
+            "a task read from files)"
         )
     split: Split = match["split"]  # type: ignore[assignment]
     seed = int(match["seed"])
-    if seed not in SPLIT_SEEDS[split]:
+    if not is_file_version(match["version"]) and seed not in SPLIT_SEEDS[split]:
         raise ValueError(f"task id {value!r}: seed {seed} is not in the {split} seed range")
     return match["family"], match["version"], split, int(match["difficulty"]), seed
 
@@ -249,6 +272,73 @@ def families() -> dict[str, TaskFamily]:
     return dict(_FAMILIES)
 
 
+@runtime_checkable
+class TaskSource(Protocol):
+    """Tasks read from local files in a public format (:mod:`iapo_bench.envs.loaders`).
+
+    Its tasks belong to a family (whose tools they use) and carry the files' content hash as
+    their version, so the same id always names the same bytes: ``load_task`` reads them from
+    the registered source, and refuses once the files have changed.
+    """
+
+    name: str
+    """The format, e.g. ``'chartqa'``."""
+    family: str
+    """The family whose tools and env the tasks use, e.g. ``'chart'``."""
+    version: str
+    """``'f'`` and the first 12 hex digits of :attr:`content_hash`."""
+    content_hash: str
+    """SHA-256 over every file the tasks are read from (annotations, images, tables)."""
+    split: Split
+    """The split the files hold."""
+    default_rubric: str
+    """The rubric spec its format is scored with (ChartQA: relaxed accuracy; DocVQA: ANLS)."""
+
+    def __len__(self) -> int:
+        """How many tasks the files hold."""
+        ...
+
+    def task_id(self, index: int) -> str:
+        """The id of record ``index``."""
+        ...
+
+    def load(self, index: int) -> Task:
+        """Task ``index`` (0-based), read from the files; ``IndexError`` out of range."""
+        ...
+
+
+_SOURCES: dict[tuple[str, str], TaskSource] = {}
+_SOURCES_LOCK = threading.Lock()
+
+
+def register_source(source: TaskSource) -> TaskSource:
+    """Make a source's task ids loadable in this process (by ``(family, version)``); returns it.
+
+    Registering the same files again (by another object) replaces the entry: they hash alike.
+    """
+    with _SOURCES_LOCK:
+        _SOURCES[source.family, source.version] = source
+    return source
+
+
+def get_source(family: str, version: str) -> TaskSource:
+    """The registered source of file version ``version`` of ``family``.
+
+    A source not yet opened in this process is reopened from the index that opening it
+    wrote (:func:`iapo_bench.envs.loaders.reopen`), which checks that the files still hash
+    alike. Raises ``ValueError`` when no process on this machine has opened it.
+    """
+    with _SOURCES_LOCK:
+        source = _SOURCES.get((family, version))
+    if source is None:
+        # Imported here: the loaders build on this module (a worker process, a tool server
+        # or a replay finds files another process opened through their on-disk index).
+        from iapo_bench.envs.loaders import reopen
+
+        source = register_source(reopen(family, version))
+    return source
+
+
 class TaskCache:
     """A least-recently-used cache of tasks, bounded by the bytes their images hold.
 
@@ -323,6 +413,15 @@ def _make_task(task_id: str) -> Task:
     family_name, version, split, difficulty, seed = parse_task_id(task_id)
     if family_name not in _FAMILIES:
         raise ValueError(f"task id {task_id!r}: unknown task family; known: {sorted(_FAMILIES)}")
+    if is_file_version(version):
+        source = get_source(family_name, version)
+        if split != source.split or difficulty != 0 or seed >= len(source):
+            raise ValueError(
+                f"task id {task_id!r} names no task of its files: they hold {len(source)} "
+                f"{source.split} tasks, {source.task_id(0)!r} to "
+                f"{source.task_id(len(source) - 1)!r}"
+            )
+        return source.load(seed)
     family = get_family(family_name)
     if version != family.version:
         raise ValueError(
@@ -334,9 +433,11 @@ def _make_task(task_id: str) -> Task:
 def load_task(task_id: str) -> Task:
     """The task with this id, generated (and cached, :data:`TASK_CACHE`) from its key.
 
-    Tasks are immutable (their data deeply frozen), so the cached object is shared safely.
-    Raises ``ValueError`` for any id that names no task (malformed, unknown family or version,
-    seed outside its split, unknown difficulty).
+    A file task's id (version ``f`` + its files' hash) is read from its source
+    (:func:`get_source`). Tasks are immutable (their data deeply frozen), so the cached object
+    is shared safely. Raises ``ValueError`` for any id that names no task (malformed, unknown
+    family or version, seed outside its split, unknown difficulty, files not opened or
+    changed since).
     """
     return TASK_CACHE.get_or_make(task_id, _make_task)
 

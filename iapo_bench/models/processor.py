@@ -4,6 +4,12 @@ transformers' ``Qwen2_5_VLProcessor`` insists on a video processor, which needs 
 (no CPU build of it is installable here). This subclass takes only what image tasks need and
 uses ``Qwen2VLImageProcessorPil``, the image processor that runs on Pillow. Everything else,
 ``<|image_pad|>`` expansion to each image's merged token count included, is the parent's.
+
+The Pillow image processor returns numpy arrays unless told otherwise, and TRL's
+``GRPOTrainer`` calls the processor without ``return_tensors`` and then treats
+``image_grid_thw`` as a tensor (``split_pixel_values_by_grid``: ``'list' object has no
+attribute 'prod'``); :func:`build_processor` makes torch tensors its default, so the
+processor works with TRL as shipped.
 """
 
 from __future__ import annotations
@@ -48,4 +54,6 @@ def build_processor(
 
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer()
     image_processor = Qwen2VLImageProcessorPil(min_pixels=min_pixels, max_pixels=max_pixels)
+    # TRL calls the processor without return_tensors and needs tensors back.
+    image_processor.return_tensors = "pt"
     return ImageOnlyQwen2_5_VLProcessor(image_processor, tokenizer, chat_template=CHAT_TEMPLATE)

@@ -10,6 +10,7 @@
 - :func:`anls`: DocVQA's average normalised Levenshtein similarity (threshold 0.5).
 - :func:`multiple_choice`: the chosen option, by letter or by text.
 - :func:`list_f1`: F1 of the answer's items against the reference's, as sets.
+- :func:`vqa_accuracy`: the VQA / TextVQA accuracy against ten annotators' answers.
 
 Each is a :data:`~iapo_bench.rewards.rubric.Reward`: ``(trajectory, task) -> float | None``,
 built on a string-level twin (:func:`match_text`, :func:`anls_score`, ...) that the TRL
@@ -38,6 +39,9 @@ __all__ = [
     "parse_number",
     "relaxed_accuracy",
     "relaxed_score",
+    "vqa_accuracy",
+    "vqa_normalize",
+    "vqa_score",
 ]
 
 _NUMBER = re.compile(r"\A[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\Z")
@@ -317,3 +321,92 @@ def list_f1(trajectory: Trajectory, task: Task) -> float:
     """F1 of the answer's items against the reference's (:func:`list_f1_score`)."""
     predicted = _prediction(trajectory)
     return 0.0 if predicted is None else list_f1_score(predicted, task.answer)
+
+
+# VQA's answer normalisation (the VQA and TextVQA evaluation's rules, written out here):
+# punctuation, periods, number words, articles and apostrophe-less contractions.
+_VQA_PUNCTUATION = ';/[]"{}()=+\\_-><@`,?!'
+_VQA_DIGIT_COMMA = re.compile(r"(\d)(,)(\d)")
+_VQA_PERIOD = re.compile(r"\.(?!\d)")
+_VQA_NUMBERS = {
+    "none": "0", "zero": "0", "one": "1", "two": "2", "three": "3", "four": "4", "five": "5",
+    "six": "6", "seven": "7", "eight": "8", "nine": "9", "ten": "10",
+}  # fmt: skip
+_VQA_ARTICLES = frozenset(("a", "an", "the"))
+_VQA_CONTRACTIONS = {
+    word.replace("'", ""): word
+    for word in (
+        "ain't", "aren't", "can't", "couldn't", "couldn't've", "didn't", "doesn't", "don't",
+        "hadn't", "hasn't", "haven't", "he'd", "he'll", "he's", "how'd", "how'll", "how's",
+        "i'd", "i'll", "i'm", "i've", "isn't", "it'd", "it'll", "it's", "let's", "ma'am",
+        "mightn't", "might've", "mustn't", "must've", "needn't", "o'clock", "shan't", "she'd",
+        "she'll", "she's", "should've", "shouldn't", "that's", "there's", "there'd",
+        "there're", "they'd", "they'll", "they're", "they've", "wasn't", "we'd", "we'll",
+        "we're", "we've", "weren't", "what'll", "what're", "what's", "what've", "when's",
+        "where'd", "where's", "where've", "who'd", "who'll", "who's", "who've", "why's",
+        "won't", "would've", "wouldn't", "y'all", "you'd", "you'll", "you're", "you've",
+    )
+}  # fmt: skip
+
+
+def vqa_normalize(text: str) -> str:
+    """An answer as the VQA evaluation compares it.
+
+    Lower-cased; a punctuation mark is dropped when it touches a space (or the text holds a
+    comma between digits) and becomes a space otherwise; a period not followed by a digit is
+    dropped; number words become digits, articles go, and contractions written without their
+    apostrophe get it back.
+
+    >>> vqa_normalize("Two dogs."), vqa_normalize("dont stop"), vqa_normalize("1,000")
+    ('2 dogs', "don't stop", '1000')
+    """
+    text = text.replace("\n", " ").replace("\t", " ").strip().lower()
+    drop = _VQA_DIGIT_COMMA.search(text) is not None
+    for mark in _VQA_PUNCTUATION:
+        if drop or f"{mark} " in text or f" {mark}" in text:
+            text = text.replace(mark, "")
+        else:
+            text = text.replace(mark, " ")
+    text = _VQA_PERIOD.sub("", text)
+    words = []
+    for word in text.split():
+        word = _VQA_NUMBERS.get(word, word)
+        if word not in _VQA_ARTICLES:
+            words.append(_VQA_CONTRACTIONS.get(word, word))
+    return " ".join(words)
+
+
+def vqa_score(predicted: str, answers: list[str] | tuple[str, ...]) -> float:
+    """VQA accuracy of one answer against the annotators' ``answers`` (TextVQA gives ten).
+
+    An answer is fully right when at least three annotators gave it: for each annotator, the
+    answer scores ``min(1, matches among the other annotators / 3)``, and the score is the
+    mean over annotators (VQA's average over every set of nine). With one reference answer,
+    it is a match of the normalised strings (:func:`vqa_normalize`).
+
+    >>> vqa_score("two", ["2"] * 3 + ["3"] * 7), vqa_score("3", ["2"] * 3 + ["3"] * 7)
+    (0.9, 1.0)
+    >>> vqa_score("Coca Cola", ["coca-cola"]), vqa_score("Pepsi", ["coca-cola"])
+    (1.0, 0.0)
+    """
+    if not answers:
+        raise ValueError("VQA accuracy needs at least one reference answer")
+    got = vqa_normalize(predicted)
+    references = [vqa_normalize(answer) for answer in answers]
+    if len(references) == 1:
+        return float(got == references[0])
+    matches = sum(reference == got for reference in references)
+    # Leaving out annotator i removes one match exactly when i gave the answer.
+    scores = [min(1.0, (matches - (reference == got)) / 3) for reference in references]
+    return sum(scores) / len(scores)
+
+
+def vqa_accuracy(trajectory: Trajectory, task: Task) -> float:
+    """VQA accuracy against the annotators' answers in ``task.data["answers"]`` (TextVQA).
+
+    A task without them is scored against its one reference (:func:`vqa_score`).
+    """
+    predicted = _prediction(trajectory)
+    if predicted is None:
+        return 0.0
+    return vqa_score(predicted, list(task.data.get("answers") or [task.answer]))

@@ -363,3 +363,51 @@ def test_list_f1_compares_items_as_sets(predicted, reference, expected):
     assert list_f1(answered(predicted), make_task(reference, AnswerType.LIST)) == pytest.approx(
         expected
     )
+
+
+# --- VQA accuracy (TextVQA) --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Two dogs.", "2 dogs"),  # number words, a final period
+        ("dont stop", "don't stop"),  # contractions get their apostrophe
+        ("The Coca-Cola", "coca cola"),  # an article goes; a hyphen inside becomes a space
+        ("yes !", "yes"),  # a mark beside a space is dropped
+        ("1,000", "1000"),  # a comma between digits goes
+        ("3.5", "3.5"),  # a period before a digit stays
+    ],
+)
+def test_vqa_normalize(text, expected):
+    from iapo_bench.rewards.match import vqa_normalize
+
+    assert vqa_normalize(text) == expected
+
+
+def test_vqa_score_averages_over_every_set_of_nine_annotators():
+    from iapo_bench.rewards.match import vqa_score
+
+    answers = ["coca cola"] * 6 + ["coca-cola"] * 2 + ["coke", "pepsi"]
+    assert vqa_score("Coca Cola", answers) == 1.0  # eight annotators agree once normalised
+    # One annotator said "coke": each of the other nine sets has it once (1/3), its own none.
+    assert vqa_score("coke", answers) == pytest.approx(9 / 30)
+    # Two annotators: leaving one out leaves one match (1/3); the other eight see two (2/3).
+    assert vqa_score("x", ["x", "x", *["y"] * 8]) == pytest.approx((2 / 3 + 8 * 2 / 3) / 10)
+    assert vqa_score("x", ["x"] * 3 + ["y"] * 7) == pytest.approx((3 * 2 / 3 + 7) / 10)
+    assert vqa_score("y", ["x"]) == 0.0 and vqa_score("X.", ["x"]) == 1.0
+    with pytest.raises(ValueError, match="at least one"):
+        vqa_score("x", [])
+
+
+def test_vqa_accuracy_reads_the_annotators_from_the_task():
+    from iapo_bench.rewards import REWARDS
+    from iapo_bench.rewards.match import vqa_accuracy
+
+    task = make_task("coca cola").model_copy(
+        update={"data": {"answers": ["coca cola"] * 9 + ["coke"]}}
+    )
+    assert vqa_accuracy(answered("coke"), task) == pytest.approx(0.3)
+    assert vqa_accuracy(answered("Coca-Cola"), task) == 1.0
+    assert vqa_accuracy(answered("coca cola"), make_task("coca cola")) == 1.0  # one reference
+    assert REWARDS["vqa_accuracy"] is vqa_accuracy

@@ -167,3 +167,25 @@ def test_ocr_declares_the_region_it_read():
     height, width = task.image.shape[:2]
     assert ocr({}, task=task).focus.boxes == (Box(0, 0, width, height),)
     assert ocr({"box": [10, 10, 60, 40]}, task=task).focus.boxes == (Box(10, 10, 60, 40),)
+
+
+def test_a_page_read_again_is_remembered_and_the_memory_is_bounded(monkeypatch):
+    import iapo_bench.tools.ocr as ocr_module
+
+    engine = RapidOcrEngine()
+    image = rendered()
+    calls = []
+    read = engine._read
+
+    def counted(pixels):
+        calls.append(pixels.shape)
+        return read(pixels)
+
+    monkeypatch.setattr(engine, "_read", counted)
+    first = engine.read(image)
+    assert engine.read(image.copy()) == first and len(calls) == 1  # same pixels: remembered
+    assert engine.read(image, cache=False) == first and len(calls) == 2
+    monkeypatch.setattr(ocr_module, "READ_CACHE_SIZE", 2)
+    for shade in (250, 251, 252):
+        engine.read(np.full((40, 40, 3), shade, np.uint8))
+    assert len(engine._read_cache) == 2
