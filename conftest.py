@@ -34,6 +34,7 @@ collect_ignore_glob = [path for path, needs in _IMPORT_TIME.items() if _missing(
 
 
 def pytest_collection_modifyitems(config, items):
+    """Skip the doctests of modules whose extra is missing, naming it."""
     for item in items:
         if not isinstance(item, pytest.DoctestItem):
             continue

@@ -9,6 +9,14 @@
   for image/token bookkeeping.
 - :mod:`~iapo_bench.models.logprobs`: log-probabilities of completions, with the model's own
   3-D positions; generation, behaviour cloning and the trainer agree through it.
+- :mod:`~iapo_bench.models.blocks`: which prompt block (system, query, image, tools, tool
+  outputs) each token comes from, and each image token's cell of its image.
+- :mod:`~iapo_bench.models.embedding`: the embedding path: input embeddings with the image
+  features merged in, the model's 3-D positions, and the decision's log-likelihood f.
+- :mod:`~iapo_bench.models.attribution`: integrated gradients, gradient x input and
+  occlusion of f over the prompt blocks (IAPO's model side) and their one config.
+- :mod:`~iapo_bench.models.papo`: PAPO's KL between the policy on an image and on a
+  patch-masked copy.
 
 Everything that needs torch or transformers imports them when called (the ``[train]`` extra).
 """

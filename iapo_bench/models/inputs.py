@@ -5,20 +5,23 @@ observation carries the images (``obs["images"]``): the first image shown, then 
 result that returned an image. :func:`attach_images` puts each image into its placeholder,
 :func:`encode` renders a batch of conversations with the chat template and lets the
 processor expand every ``<|image_pad|>`` to that image's merged token count, and
-:func:`image_token_count` says what that count is. The trainer and the attribution reward
-reuse these, so images and tokens are counted the same way everywhere.
+:func:`image_token_count` says what that count is. The trainer keeps rollouts as token ids
+and packs them with :func:`pack` (each image processed once by :class:`ImageInputs`), which
+gives the same inputs :func:`encode` gives for the same conversation. The trainer and the
+attribution reward reuse these, so images and tokens are counted the same way everywhere.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from PIL import Image
 
-__all__ = ["attach_images", "encode", "image_token_count"]
+from iapo_bench.chat import pair_images
+
+__all__ = ["ImageInputs", "attach_images", "encode", "image_token_count", "pack"]
 
 
 def attach_images(
@@ -26,27 +29,20 @@ def attach_images(
 ) -> list[dict[str, Any]]:
     """A copy of ``messages`` with the k-th image placeholder holding ``images[k]``.
 
-    Raises ``ValueError`` when the placeholders and the images do not pair up.
+    Each image becomes a PIL image, as processors take it; the pairing itself is
+    :func:`iapo_bench.chat.pair_images`, which raises ``ValueError`` when the placeholders
+    and the images do not pair up.
 
     >>> image = np.zeros((8, 8, 3), dtype=np.uint8)
     >>> out = attach_images([{"role": "user", "content": [{"type": "image"}]}], [image])
     >>> out[0]["content"][0]["image"].size
     (8, 8)
     """
-    messages = copy.deepcopy(list(messages))
-    remaining = list(images)
-    for message in messages:
-        content = message.get("content")
-        if not isinstance(content, list):
-            continue
-        for part in content:
-            if part.get("type") == "image":
-                if not remaining:
-                    raise ValueError("more image placeholders in the messages than images")
-                part["image"] = Image.fromarray(np.asarray(remaining.pop(0)))
-    if remaining:
-        raise ValueError(f"{len(remaining)} images have no placeholder in the messages")
-    return messages
+    return pair_images(
+        messages,
+        images,
+        lambda image: {"type": "image", "image": Image.fromarray(np.asarray(image))},
+    )
 
 
 def encode(
@@ -77,3 +73,89 @@ def image_token_count(processor: Any, image: np.ndarray) -> int:
     """How many ``<|image_pad|>`` tokens ``image`` becomes (its patches over merge size²)."""
     grid = processor.image_processor(images=[Image.fromarray(np.asarray(image))])["image_grid_thw"]
     return int(np.prod(np.asarray(grid[0]))) // processor.image_processor.merge_size**2
+
+
+class ImageInputs:
+    """Each image's processor output, computed once: what token-id batches are packed from.
+
+    The trainer keeps rollouts as token ids and packs them into model inputs itself
+    (:func:`pack`); an image shown to G rollouts (or to every turn of one) is processed once
+    here and shared, keyed by the array object (kept alive by this cache).
+    """
+
+    def __init__(self, processor: Any) -> None:
+        self.processor = processor
+        self._cache: dict[int, tuple[np.ndarray, Any, Any]] = {}
+
+    def __call__(self, image: np.ndarray) -> tuple[Any, Any]:
+        """``(pixel_values, grid_thw)`` of one image, as torch tensors."""
+        import torch
+
+        held = self._cache.get(id(image))
+        if held is None or held[0] is not image:
+            out = self.processor.image_processor(images=[Image.fromarray(np.asarray(image))])
+            pixels = torch.as_tensor(np.asarray(out["pixel_values"]))
+            grid = torch.as_tensor(np.asarray(out["image_grid_thw"])).reshape(-1, 3)
+            held = (image, pixels, grid)
+            self._cache[id(image)] = held
+        return held[1], held[2]
+
+    def token_count(self, image: np.ndarray) -> int:
+        """How many ``<|image_pad|>`` tokens ``image`` becomes."""
+        _, grid = self(image)
+        return int(grid.prod()) // self.processor.image_processor.merge_size**2
+
+    def clear(self) -> None:
+        """Forget every image (a trainer clears it between steps)."""
+        self._cache.clear()
+
+
+def pack(
+    sequences: Sequence[Sequence[int]],
+    images: Sequence[Sequence[np.ndarray]],
+    image_inputs: ImageInputs,
+    pad_token_id: int,
+) -> dict[str, Any]:
+    """Model inputs for token-id sequences and their images, left-padded: the ids-in path.
+
+    Each row's ``<|image_pad|>`` runs must match its images in order and count (each image's
+    merged token count); a mismatch is the bookkeeping bug TRL, verl and prime-rl users meet
+    most, so it raises ``ValueError`` naming the row. The result holds ``input_ids``,
+    ``attention_mask``, ``mm_token_type_ids`` (1 on image tokens, which the model needs for its
+    3-D positions), and ``pixel_values`` / ``image_grid_thw`` when there are images: the same
+    keys and values :func:`encode` gives for the same conversation.
+    """
+    import torch
+
+    if len(sequences) != len(images):
+        raise ValueError(f"{len(sequences)} sequences for {len(images)} image lists")
+    image_token = image_inputs.processor.image_token_id
+    width = max((len(s) for s in sequences), default=0)
+    ids = torch.full((len(sequences), width), pad_token_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    pixels, grids = [], []
+    for row, (sequence, row_images) in enumerate(zip(sequences, images, strict=True)):
+        tokens = torch.as_tensor(list(sequence), dtype=torch.long)
+        ids[row, width - len(tokens) :] = tokens
+        mask[row, width - len(tokens) :] = 1
+        expected = 0
+        for image in row_images:
+            pixel_values, grid = image_inputs(image)
+            pixels.append(pixel_values)
+            grids.append(grid)
+            expected += image_inputs.token_count(image)
+        found = int((tokens == image_token).sum())
+        if found != expected:
+            raise ValueError(
+                f"row {row}: {found} image tokens for {len(row_images)} images that make "
+                f"{expected}; the ids and the images are out of step"
+            )
+    batch: dict[str, Any] = {
+        "input_ids": ids,
+        "attention_mask": mask,
+        "mm_token_type_ids": (ids == image_token).long() * mask,
+    }
+    if pixels:
+        batch["pixel_values"] = torch.cat(pixels, dim=0)
+        batch["image_grid_thw"] = torch.cat(grids, dim=0)
+    return batch

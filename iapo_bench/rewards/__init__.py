@@ -9,8 +9,17 @@
 - :mod:`~iapo_bench.rewards.rubric`: :class:`Rubric`, named and weighted rewards, every
   component reported; group rewards for GRPO.
 - :mod:`~iapo_bench.rewards.trl`: the exact-match family as TRL ``reward_funcs``.
+- :mod:`~iapo_bench.rewards.attribution`: IAPO's attribution penalty (teacher vs student
+  block distributions), the evidence share and PAPO's masked-image KL, as rubric components
+  (model-aware: calling them needs the ``[train]`` extra; importing them does not).
 """
 
+from iapo_bench.rewards.attribution import (
+    EvidenceShare,
+    IAPOReward,
+    MaskedImageKL,
+    attribution_penalty,
+)
 from iapo_bench.rewards.match import (
     anls,
     exact_match,
@@ -36,10 +45,14 @@ from iapo_bench.rewards.trl import trl_reward
 
 __all__ = [
     "REWARDS",
+    "EvidenceShare",
     "GroupReward",
+    "IAPOReward",
+    "MaskedImageKL",
     "Reward",
     "Rubric",
     "anls",
+    "attribution_penalty",
     "exact_match",
     "execution_penalty",
     "format_valid",
