@@ -9,6 +9,8 @@
 - ``iapo-bench submit FILE.csv``: verify a submission by replaying it; store it on the board.
 - ``iapo-bench leaderboard [RUN_DIR ...]``: the board and local runs as CSV, markdown and a
   static HTML page with plots.
+- ``iapo-bench train --config FILE``: train a policy (GRPO, ToRL, TRM, PAPO, IAPO, distillation).
+- ``iapo-bench plot RUN_DIR``: a training run's learning curves.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from iapo_bench.baselines.cached import default_cache_path
 from iapo_bench.baselines.registry import check_agent_spec, make_agent
 from iapo_bench.baselines.scripted import AGENTS
 from iapo_bench.chat import render_transcript
@@ -39,6 +42,7 @@ from iapo_bench.leaderboard.provenance import EnvMismatchError
 from iapo_bench.leaderboard.records import ResultsWriter
 from iapo_bench.leaderboard.submission import export_submission
 from iapo_bench.rewards.rubric import Rubric
+from iapo_bench.tomlfile import read_toml
 
 __all__ = ["app"]
 
@@ -93,6 +97,44 @@ def _check_sources(values: list[str] | None) -> dict[str, str]:
     return out
 
 
+_RUN_OPTIONS = (
+    "env", "agent", "split", "limit", "episodes", "seed", "max_turns", "batch_size", "rubric",
+    "output_dir", "allow_env_mismatch", "source", "workers", "backend", "ray_address", "cache",
+)  # fmt: skip
+
+
+def _read_run_config(ctx: typer.Context, path: Path) -> dict[str, object]:
+    """The options a run config file sets and the command line did not (it wins)."""
+    try:
+        values = read_toml(path)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--config") from None
+    unknown = sorted(set(values) - set(_RUN_OPTIONS))
+    if unknown:
+        raise typer.BadParameter(
+            f"{path}: unknown option(s) {', '.join(unknown)}; known: {', '.join(_RUN_OPTIONS)}",
+            param_hint="--config",
+        )
+    for name in ("env", "agent", "source"):  # repeatable options: a list, or one value
+        if name in values and isinstance(values[name], str):
+            values[name] = [values[name]]
+    # Typer vendors click, so the source is compared by name, not with click's own enum.
+    return {
+        k: v
+        for k, v in values.items()
+        if getattr(ctx.get_parameter_source(k), "name", None) != "COMMANDLINE"
+    }
+
+
+def _default_workers(agents: list[str]) -> int:
+    """One worker per core (up to 8) when every agent is scripted; model agents run in one."""
+    import os
+
+    if all(name in AGENTS for name in agents):
+        return max(1, min(8, os.cpu_count() or 1))
+    return 1
+
+
 def _check_split(value: str) -> str:
     if value not in _SPLITS:
         raise typer.BadParameter(f"split must be one of {', '.join(_SPLITS)}, got {value!r}")
@@ -112,6 +154,7 @@ def _fmt(value: object, digits: int = 3) -> str:
 
 @app.command()
 def run(
+    ctx: typer.Context,
     env: Annotated[
         list[str] | None,
         typer.Option("--env", "-e", help="Env id to evaluate (repeatable); default: all."),
@@ -177,8 +220,50 @@ def run(
             "agents, one file per agent, FILE-AGENT.csv. Test split only.",
         ),
     ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Worker processes playing episodes in parallel (default: one per core when "
+            "every agent is scripted, else 1). Results are the same for any number.",
+        ),
+    ] = None,
+    backend: Annotated[
+        str,
+        typer.Option(help="Where episodes run: local (this machine's processes) or ray."),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(help="A Ray cluster to connect to with --backend ray (default: a local one)."),
+    ] = None,
+    cache: Annotated[
+        bool,
+        typer.Option(
+            help="Cache greedy model policies' outputs by exact prompt, so re-scoring a run "
+            "under another rubric does not generate again (--no-cache bypasses it)."
+        ),
+    ] = True,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="A TOML file of these options (names with underscores, e.g. max_turns = 4, "
+            "agent = ['oracle']); options given on the command line win.",
+        ),
+    ] = None,
 ) -> None:
     """Evaluate agents on env ids and write episodes.jsonl, summary.csv and metadata.json."""
+    if config is not None:  # the file's options, where the command line gave none
+        given = {name: value for name, value in locals().items() if name in _RUN_OPTIONS}
+        given |= _read_run_config(ctx, config)
+        (env, agent, split, limit, episodes, seed, max_turns, batch_size, rubric, output_dir,
+         allow_env_mismatch, source, workers, backend, ray_address, cache) = (
+            given[name] for name in _RUN_OPTIONS)  # fmt: skip
+        output_dir = Path(output_dir) if output_dir is not None else None
+    if backend not in ("local", "ray"):
+        raise typer.BadParameter(
+            f"backend must be local or ray, got {backend!r}", param_hint="--backend"
+        )
     sources = _check_sources(source)
     env_list = _check_env_ids(env) if env or not sources else list(sources)
     for env_id in sources:
@@ -247,6 +332,10 @@ def run(
                 rubric=rubric,
                 sources=sources,
                 allow_env_mismatch=allow_env_mismatch,
+                workers=workers or _default_workers(agent_list),
+                backend=backend,
+                ray_address=ray_address,
+                policy_cache=default_cache_path() if cache else None,
                 command=["iapo-bench", *sys.argv[1:]],
                 on_start=on_start,
                 on_episode=on_episode,
@@ -516,6 +605,59 @@ def leaderboard(
     console.print(
         f"Wrote {', '.join(str(p) for p in written)}", markup=False, highlight=False, soft_wrap=True
     )
+
+
+@app.command("train")
+def train_command(
+    config: Annotated[
+        Path, typer.Option("--config", help="A TOML training config (iapo_bench/train/configs/).")
+    ],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override a config field, KEY=VALUE (repeatable; VALUE read as JSON when it "
+            "parses), e.g. --set steps=2 --set run_dir=runs/x.",
+        ),
+    ] = None,
+) -> None:
+    """Train a policy with GRPO or a method of the IAPO paper's comparison; resumes a run folder.
+
+    On several processes or GPUs: accelerate launch -m iapo_bench.train --config FILE.
+    """
+    try:
+        from iapo_bench.baselines.vlm import require_train_extra
+
+        require_train_extra("iapo-bench train")
+        from iapo_bench.train.__main__ import parse_overrides
+        from iapo_bench.train.grpo import load_config, train
+
+        settings = load_config(config, **parse_overrides(set_ or []))
+    except ValueError as error:
+        _error(str(error))
+        raise typer.Exit(code=2) from None
+    console.print(f"Run folder: [bold]{escape(settings.run_dir)}[/bold] ({settings.method}, "
+                  f"{settings.steps} steps; run again to resume)")  # fmt: skip
+    run_dir = train(settings)
+    console.print(f"Wrote {run_dir}/metrics.csv and {run_dir}/checkpoint", highlight=False)
+    console.print(f"Evaluate it: iapo-bench run -a hf:{run_dir}/checkpoint", highlight=False)
+    console.print(f"Its curves:  iapo-bench plot {run_dir}", highlight=False)
+
+
+@app.command("plot")
+def plot_command(
+    run_dir: Annotated[Path, typer.Argument(help="A training run folder (with metrics.csv).")],
+    window: Annotated[int, typer.Option(min=1, help="Steps in the running mean.")] = 5,
+) -> None:
+    """Draw a training run's learning curves to RUN_DIR/curves.png."""
+    from iapo_bench.train.plot import plot_run
+
+    try:
+        path = plot_run(run_dir, window=window)
+    except ValueError as error:
+        _error(str(error))
+        raise typer.Exit(code=2) from None
+    console.print(f"Wrote {path}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,107 @@
+"""The trainer's loss pieces: log-probabilities of generated tokens, GRPO's objective, KL terms.
+
+- :func:`group_advantages`: GRPO's group-normalised advantages.
+- :func:`generated_distributions`: one forward pass over packed rollouts; the log-distribution
+  at every generated token (the only ones the loss sees: prompts and the env's answers, tool
+  outputs included, carry no weight).
+- :func:`policy_loss`: the clipped-ratio objective with the k3 KL to a frozen reference.
+- :func:`kl_full`, :func:`entropy`: per-token divergences and entropies over the vocabulary,
+  for the distillation control and PAPO's terms.
+
+All log-probabilities are float32, whatever the model's dtype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = [
+    "entropy",
+    "generated_distributions",
+    "group_advantages",
+    "kl_full",
+    "policy_loss",
+]
+
+
+def group_advantages(rewards: Sequence[float], group_size: int, scale: bool = True) -> list[float]:
+    """``(r - mean of its group) / (std of its group + 1e-4)``; groups are consecutive runs.
+
+    ``scale=False`` leaves out the division (Dr. GRPO's choice: no weight on easy groups).
+    A group whose rewards are all equal gets zero advantages: it teaches nothing.
+
+    >>> [round(a, 3) for a in group_advantages([1.0, 0.0, 1.0, 1.0], 2)]
+    [1.0, -1.0, 0.0, 0.0]
+    """
+    import statistics
+
+    if group_size < 1 or len(rewards) % group_size:
+        raise ValueError(f"{len(rewards)} rewards do not make groups of {group_size}")
+    out: list[float] = []
+    for start in range(0, len(rewards), group_size):
+        group = list(rewards[start : start + group_size])
+        mean = statistics.fmean(group)
+        spread = statistics.pstdev(group) if len(group) > 1 else 0.0
+        out += [(r - mean) / (spread + 1e-4) if scale else r - mean for r in group]
+    return out
+
+
+def generated_distributions(model: Any, batch: dict[str, Any], generated: Any) -> tuple[Any, Any]:
+    """Log-probabilities of the generated tokens and the log-distributions they came from.
+
+    ``batch`` is :func:`~iapo_bench.models.inputs.pack`'s output (left-padded ids, the
+    images); ``generated`` a ``(B, W)`` bool tensor aligned with its ids, True where the
+    policy generated the token. Returns ``(chosen, distributions)``: ``chosen`` is ``(N,)``,
+    the log-probability of each generated token in row-major order, ``distributions`` is
+    ``(N, V)``, each one's full log-distribution. Only the N positions' logits are turned
+    into log-probabilities, so memory grows with N x V, not B x W x V. The graph is kept.
+    """
+    logits = model(**batch, use_cache=False).logits
+    # The token at column t is predicted by the logits at t - 1.
+    targets = generated[:, 1:]
+    selected = logits[:, :-1][targets].float().log_softmax(dim=-1)
+    tokens = batch["input_ids"][:, 1:][targets]
+    chosen = selected.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
+    return chosen, selected
+
+
+def policy_loss(
+    logprobs: Any,
+    old_logprobs: Any,
+    reference_logprobs: Any | None,
+    advantages: Any,
+    clip_low: float,
+    clip_high: float,
+    beta: float,
+) -> tuple[Any, dict[str, Any]]:
+    """Per-token GRPO loss: the clipped ratio objective plus ``beta`` times the k3 KL.
+
+    ``-min(ratio * A, clip(ratio, 1 - clip_low, 1 + clip_high) * A) + beta * k3``, with
+    ``ratio = exp(logp - logp_old)`` and k3 = ``exp(ref - logp) - (ref - logp) - 1`` (Schulman's
+    unbiased, positive estimator of KL(pi || ref) on the policy's own samples). Returns the
+    per-token loss ``(N,)`` and per-token diagnostics (``kl``, ``clipped``).
+    """
+    import torch
+
+    ratio = torch.exp(logprobs - old_logprobs)
+    clipped_ratio = ratio.clamp(1.0 - clip_low, 1.0 + clip_high)
+    objective = torch.minimum(ratio * advantages, clipped_ratio * advantages)
+    loss = -objective
+    stats = {"clipped": (ratio != clipped_ratio).float()}
+    if reference_logprobs is not None:
+        delta = reference_logprobs - logprobs
+        kl = torch.exp(delta) - delta - 1.0
+        loss = loss + beta * kl
+        stats["kl"] = kl.detach()
+    return loss, stats
+
+
+def kl_full(first: Any, second: Any) -> Any:
+    """KL(first || second) per row, over the whole vocabulary, from log-distributions ``(N, V)``."""
+    return (first.exp() * (first - second)).sum(dim=-1)
+
+
+def entropy(distributions: Any) -> Any:
+    """The entropy of each row of log-distributions ``(N, V)``, in nats."""
+    return -(distributions.exp() * distributions).sum(dim=-1)
