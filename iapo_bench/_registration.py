@@ -24,6 +24,7 @@ ENV_IDS: dict[str, str] = {
     "ToolUse-Chart-v0": "chart",
     "ToolUse-OCR-v0": "ocr",
     "ToolUse-ImageSearch-v0": "search",
+    "ToolUse-Bars-v0": "bars",
 }
 """Built-in Gymnasium ids and the family each makes (a test holds this to the families)."""
 

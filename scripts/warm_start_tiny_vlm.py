@@ -14,19 +14,20 @@ from pathlib import Path
 
 import torch
 
-from iapo_bench.envs import env_ids
 from iapo_bench.models.tiny import build_tiny_vlm
 from iapo_bench.train.bc import bc_examples, clone
 
 OUT = Path(__file__).resolve().parents[1] / "iapo_bench" / "models" / "assets" / "tiny-vlm"
 EPISODES = int(sys.argv[1]) if len(sys.argv) > 1 else 600
 EPOCHS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+# The three families the shipped weights were cloned on (later families are not in them).
+ENVS = ["ToolUse-Chart-v0", "ToolUse-OCR-v0", "ToolUse-ImageSearch-v0"]
 
 if __name__ == "__main__":
     torch.set_num_threads(2)
     model, processor = build_tiny_vlm(seed=0)
     began = time.time()
-    examples = list(bc_examples(env_ids(), EPISODES, seed=0))
+    examples = list(bc_examples(ENVS, EPISODES, seed=0))
     print(f"{len(examples)} examples from {EPISODES} oracle episodes")
     losses = clone(model, processor, examples, epochs=EPOCHS, seed=0)
     recent = sum(losses[-100:]) / 100

@@ -20,8 +20,10 @@ def test_run_prints_a_table_and_writes_the_results_folder(tmp_path):
     assert {p.name for p in out.iterdir()} == {"episodes.jsonl", "summary.csv", "metadata.json"}
     summary = pd.read_csv(out / "summary.csv")
     # By default every agent runs on every family.
-    assert set(summary.env_id) == {"ToolUse-Chart-v0", "ToolUse-OCR-v0", "ToolUse-ImageSearch-v0"}
-    assert len(summary) == 12
+    assert set(summary.env_id) == {
+        "ToolUse-Chart-v0", "ToolUse-OCR-v0", "ToolUse-ImageSearch-v0", "ToolUse-Bars-v0"
+    }  # fmt: skip
+    assert len(summary) == 16
 
 
 def test_run_rejects_an_unknown_env_id_by_name():

@@ -5,6 +5,7 @@
 - ``hf:PATH``: a local transformers vision-language model folder (a path that does not
   exist is "no such folder"), or a hub id ``org/name`` when online (the ``[train]`` extra),
   run by :class:`~iapo_bench.baselines.vlm.TransformersVLMPolicy`.
+- ``blind:SPEC``: any of these with every image blanked (the text-only shortcut).
 - ``openai:MODEL@BASE_URL``: a model behind an OpenAI-compatible endpoint (vLLM, SGLang),
   run by :class:`~iapo_bench.baselines.endpoint.EndpointPolicy`; ``openai:MODEL`` is OpenAI's
   own API. The key is read from ``$OPENAI_API_KEY`` (the ``[judge]`` extra).
@@ -47,6 +48,11 @@ def _endpoint(spec: str) -> tuple[str, str | None]:
 
 def check_agent_spec(spec: str) -> None:
     """Raise ``ValueError`` naming the problem when ``spec`` names no agent; build nothing."""
+    if spec.startswith("blind:"):
+        if not spec.removeprefix("blind:"):
+            raise ValueError(f"agent {spec!r}: name the agent to blind, as in blind:tiny-vlm")
+        check_agent_spec(spec.removeprefix("blind:"))
+        return
     if spec in AGENTS or spec in MODEL_AGENTS:
         return
     if spec.startswith("hf:"):
@@ -67,6 +73,10 @@ def make_agent(spec: str, seed: int = 0, env_ids: Sequence[str] | None = None) -
     extra, a model folder that does not load or does not exist.
     """
     check_agent_spec(spec)
+    if spec.startswith("blind:"):
+        from iapo_bench.baselines.blind import Blind
+
+        return Blind(make_agent(spec.removeprefix("blind:"), seed, env_ids))
     if spec == "no-tool":  # its priors take seconds per family: only those it will answer
         from iapo_bench.envs import family_for_env_id
 

@@ -95,6 +95,8 @@ class OracleAgent:
         """The call the oracle makes for ``task``, or None when no tool applies."""
         if "open_item" in available and task.evidence:  # a gallery item: open it
             return ToolCall(name="open_item", arguments={"item_id": task.evidence[0]})
+        if "compare" in available and task.evidence:  # tied bars: compare them
+            return ToolCall(name="compare", arguments={"bars": list(task.evidence)})
         if not _fine_print(task):
             choices = []
             for target, name in TARGETS.items():

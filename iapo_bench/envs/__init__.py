@@ -9,6 +9,7 @@ imports it for you. Local copies of public datasets play through the same ids:
 
 import gymnasium as gym
 
+from iapo_bench.envs.bars.family import BarsFamily
 from iapo_bench.envs.chart.family import ChartFamily
 from iapo_bench.envs.env import ToolUseEnv
 from iapo_bench.envs.family import (
@@ -30,6 +31,7 @@ from iapo_bench.envs.spaces import ImageSpace, UnicodeText
 __all__ = [
     "FORMATS",
     "SPLIT_SEEDS",
+    "BarsFamily",
     "ChartFamily",
     "FrozenTestList",
     "ImageSpace",
@@ -52,6 +54,7 @@ __all__ = [
 register_family(ChartFamily())
 register_family(OcrFamily())
 register_family(SearchFamily())
+register_family(BarsFamily())
 
 
 def env_ids() -> list[str]:

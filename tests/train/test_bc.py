@@ -73,3 +73,16 @@ def test_cloning_lowers_the_loss_on_its_examples(examples):
     assert len(losses) == 8 * len(examples)
     assert mean_loss() < 0.5 * before
     assert not model.training
+
+
+def test_a_collated_batch_has_the_mean_loss_of_its_examples(examples):
+    from iapo_bench.train.bc import collate
+
+    model, processor = build_tiny_vlm(seed=3)
+    tokenized = [tokenize_example(processor, e) for e in examples[:3]]
+    with torch.no_grad():
+        alone = [model(**t).loss.item() for t in tokenized]
+        counts = [int((t["labels"] != -100).sum()) - 1 for t in tokenized]  # shifted labels
+        together = model(**collate(tokenized, processor.tokenizer.pad_token_id)).loss.item()
+    expected = sum(a * c for a, c in zip(alone, counts, strict=True)) / sum(counts)
+    assert together == pytest.approx(expected, rel=1e-4)
