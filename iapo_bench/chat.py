@@ -29,6 +29,7 @@ __all__ = [
     "IMAGE_PLACEHOLDER",
     "attach_images",
     "build_messages",
+    "first_messages",
     "pair_images",
     "parse_error_feedback",
     "render_transcript",
@@ -106,6 +107,15 @@ def tool_result_text(turn: Turn) -> str:
     if turn.result.error is not None:
         return f"Error: {turn.result.error}"
     return turn.result.text
+
+
+def first_messages(question: str, tool_schemas: Sequence[Mapping[str, Any]]) -> list[Message]:
+    """The messages of an episode's first prompt: the system prompt of these tools, the question.
+
+    What the env shows at reset (its ``info["messages"]``), built here once for everything
+    that rebuilds it from a task (the attribution reward, the TRL and verifiers adapters).
+    """
+    return build_messages(system_prompt(tool_schemas), question, [])
 
 
 def build_messages(system: str, question: str, turns: Sequence[Turn]) -> list[Message]:

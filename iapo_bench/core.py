@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 __all__ = [
+    "FOCUS_REGION_KINDS",
     "Action",
     "Answer",
     "AnswerType",
@@ -58,6 +59,7 @@ __all__ = [
     "Turn",
     "as_image",
     "clean_text",
+    "evidence_elements",
     "freeze",
 ]
 
@@ -523,3 +525,23 @@ class PolicyFailure(_Value):
 
     kind: Literal["policy_failure"] = Field(default="policy_failure", description="Discriminator.")
     error: str = Field(description="What failed, as the policy saw it (bounded, one line).")
+
+
+FOCUS_REGION_KINDS = frozenset({"x_value", "y_value", "row", "column"})
+"""Element kinds that are focus regions (a whole row or column), not marks or labels."""
+
+
+def evidence_elements(task: Task) -> list[Element]:
+    """The marks and labels the task's answer depends on, not the focus regions.
+
+    The elements whose key is evidence, in the question's series (or in none: category labels
+    and other furniture of no series): what a zoom must show, what the oracle looks at, where
+    the attribution reward measures the evidence share.
+    """
+    args = task.data.get("question_args", {})
+    series = {"", args.get("series"), args.get("key_series")}
+    return [
+        e
+        for e in task.elements
+        if e.key in task.evidence and e.kind not in FOCUS_REGION_KINDS and e.group in series
+    ]

@@ -21,6 +21,7 @@ from iapo_bench.core import (
     Trajectory,
     Turn,
     as_image,
+    evidence_elements,
     freeze,
 )
 
@@ -414,3 +415,23 @@ def test_nbytes_counts_the_source_once_rendered():
     assert task.nbytes == 4 * 5 * 3
     task.source_image  # noqa: B018  # renders it
     assert task.nbytes == 4 * 5 * 3 + 8 * 10 * 3
+
+
+def test_evidence_elements_are_the_evidence_marks_of_the_questions_series():
+    def element(kind, key, group="", text=""):
+        return Element(kind=kind, key=key, box=Box(0, 0, 4, 4), group=group, text=text)
+
+    elements = (
+        element("bar", "Peru", "2021"),
+        element("bar", "Peru", "2022"),  # another series: not this question's
+        element("value_label", "Peru", "2021", "12"),
+        element("category_label", "Peru", "", "Peru"),  # no series: kept
+        element("x_value", "Peru"),  # a focus region, not a mark
+        element("bar", "Chile", "2021"),  # not evidence
+    )
+    task = make_task(
+        evidence=("Peru",),
+        elements=elements,
+        data={"question_args": {"series": "2021", "category": "Peru"}},
+    )
+    assert evidence_elements(task) == [elements[0], elements[2], elements[3]]

@@ -24,7 +24,7 @@ import numpy as np
 
 from iapo_bench.baselines.base import Info, Observation, question_of
 from iapo_bench.baselines.heuristic import HeuristicAgent
-from iapo_bench.core import Box, Element, Task, ToolCall
+from iapo_bench.core import Box, Task, ToolCall, evidence_elements
 from iapo_bench.envs.family import families, get_family, load_task, parse_task_id
 from iapo_bench.rewards.match import parse_number
 from iapo_bench.tools.chart import TARGETS
@@ -40,21 +40,6 @@ __all__ = [
 
 
 _LEGIBLE_HEIGHT = 7  # pixels: evidence text smaller than this is fine print that needs a zoom
-
-
-def evidence_elements(task: Task) -> list[Element]:
-    """The marks and labels the answer depends on, not the focus regions.
-
-    That is the evidence categories' elements of the question's series, and those that
-    belong to no series (category labels).
-    """
-    args = task.data.get("question_args", {})
-    series = {"", args.get("series"), args.get("key_series")}
-    return [
-        e
-        for e in task.elements
-        if e.key in task.evidence and e.kind not in TARGETS and e.group in series
-    ]
 
 
 def _fine_print(task: Task) -> bool:

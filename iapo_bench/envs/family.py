@@ -201,6 +201,33 @@ class TaskFamily(abc.ABC):
         """The id of a task of this family."""
         return task_id(self.name, self.version, split, difficulty, seed)
 
+    def task_ids(
+        self,
+        split: Split,
+        count: int | None = None,
+        first_seed: int = 0,
+        difficulty: int | None = None,
+    ) -> list[str]:
+        """The ids of ``count`` tasks of ``split``, from seed index ``first_seed`` on.
+
+        On the test split, the frozen test list (its first ``count``; ``first_seed`` and
+        ``difficulty`` are not allowed there: the list is what every score is on). Elsewhere,
+        seeds ``first_seed, first_seed + 1, ...`` (``count`` default 100) at ``difficulty``, or
+        cycling the family's levels.
+
+        >>> get_family("chart").task_ids("validation", 2, first_seed=10)
+        ['chart/v0/validation/d0/1000000010', 'chart/v0/validation/d1/1000000011']
+        """
+        if split == "test":
+            if first_seed or difficulty is not None:
+                raise ValueError("the test split is the frozen test list: no seed or difficulty")
+            ids = list(self.frozen_test_list().task_ids)
+            return ids if count is None else ids[:count]
+        count = 100 if count is None else count
+        levels = self.difficulties if difficulty is None else (difficulty,)
+        start = split_seed(split, first_seed)
+        return [self.task_id(split, levels[i % len(levels)], start + i) for i in range(count)]
+
     def tools_for(self, task: Task) -> tuple[Tool, ...]:
         """The tools that apply to ``task``, in the family's order."""
         return tuple(t for t in self.tools if t.name in task.tool_names)

@@ -22,7 +22,7 @@ from iapo_bench.baselines.base import Policy
 from iapo_bench.baselines.cached import PolicyCache, cached
 from iapo_bench.core import Answer, PolicyFailure, Split, Trajectory
 from iapo_bench.envs import family_for_env_id
-from iapo_bench.envs.family import SPLIT_SEEDS, TaskFamily, TaskSource, load_task
+from iapo_bench.envs.family import TaskFamily, TaskSource, load_task
 from iapo_bench.leaderboard.backends import Batch, make_backend
 from iapo_bench.leaderboard.provenance import (
     EnvMismatchError,
@@ -48,16 +48,13 @@ def task_ids_for(
 ) -> list[str]:
     """Task ids to score: the frozen test list (first ``limit``), or ``limit`` seeds of a split.
 
-    Off the test split, tasks are seeds ``seed, seed + 1, ...`` cycling the difficulty levels.
+    Off the test split, tasks are seeds ``seed, seed + 1, ...`` cycling the difficulty levels
+    (:meth:`TaskFamily.task_ids <iapo_bench.envs.family.TaskFamily.task_ids>`).
     """
     family = family_for_env_id(env_id)
     if split == "test":
-        ids = list(family.frozen_test_list().task_ids)
-        return ids if limit is None else ids[:limit]
-    count = 100 if limit is None else limit
-    start = SPLIT_SEEDS[split].start + seed
-    levels = family.difficulties
-    return [family.task_id(split, levels[i % len(levels)], start + i) for i in range(count)]
+        return family.task_ids("test", limit)
+    return family.task_ids(split, limit, first_seed=seed)
 
 
 def record_episode(

@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from iapo_bench.baselines.scripted import OracleAgent, evidence_elements
-from iapo_bench.core import AnswerType, Element, Split, Task
+from iapo_bench.baselines.scripted import OracleAgent
+from iapo_bench.core import AnswerType, Element, Split, Task, evidence_elements
 from iapo_bench.envs.family import SPLIT_SEEDS, TaskFamily
 from iapo_bench.rewards.match import normalize_text, parse_number
 from iapo_bench.tools.ocr import OcrEngine, get_engine

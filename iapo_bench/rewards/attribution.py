@@ -42,15 +42,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from iapo_bench.chat import build_messages, system_prompt
-from iapo_bench.core import Box, Task, Trajectory
+from iapo_bench.chat import first_messages
+from iapo_bench.core import Box, Task, Trajectory, evidence_elements
 from iapo_bench.models.attribution import (
     Attribution,
     AttributionConfig,
     Decision,
 )
 from iapo_bench.models.blocks import Prompt
-from iapo_bench.tools.chart import TARGETS
 
 __all__ = [
     "AttributionPenalty",
@@ -153,18 +152,9 @@ def attribution_penalty(
 def evidence_boxes(task: Task) -> tuple[Box, ...]:
     """The pixel boxes of the marks and labels the task's answer depends on.
 
-    The elements whose key is evidence, in the question's series (or in none: category
-    labels), leaving out the chart tools' focus regions (whole rows and columns). The same
-    rule as the oracle's ``evidence_elements`` (``iapo_bench.baselines.scripted``), which
-    rewards may not import.
+    :func:`iapo_bench.core.evidence_elements`' boxes: the regions the evidence share counts.
     """
-    args = task.data.get("question_args", {}) if isinstance(task.data, Mapping) else {}
-    series = {"", args.get("series"), args.get("key_series")}
-    return tuple(
-        e.box
-        for e in task.elements
-        if e.key in task.evidence and e.kind not in TARGETS and e.group in series
-    )
+    return tuple(e.box for e in evidence_elements(task))
 
 
 def first_turn_prompt(task: Task, tools: Sequence[Mapping[str, Any]]) -> Prompt:
@@ -173,7 +163,7 @@ def first_turn_prompt(task: Task, tools: Sequence[Mapping[str, Any]]) -> Prompt:
     ``tools`` are the schemas the env showed (its ``info["tools"]``): the env picks them per
     task (``family.tools_for(task)``), and rewards may not import envs to ask it.
     """
-    messages = build_messages(system_prompt(tools), task.question, [])
+    messages = first_messages(task.question, tools)
     return Prompt(messages=messages, images=(task.image,), evidence=evidence_boxes(task))
 
 

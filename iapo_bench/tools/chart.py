@@ -51,7 +51,8 @@ Labels = Annotated[list[str], Field(min_length=1, max_length=32)]
 
 
 TARGETS = {"x_value": "x_values", "y_value": "y_values", "row": "rows", "column": "columns"}
-"""Region kinds a task records, and the name each gives its focus tools."""
+"""Region kinds a task records, and the name each gives its focus tools (the kinds are
+:data:`iapo_bench.core.FOCUS_REGION_KINDS`)."""
 _WHAT = {
     "x_value": ("x value", "the x-axis labels"),
     "y_value": ("y value", "the y-axis labels"),

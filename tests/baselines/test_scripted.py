@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from iapo_bench.baselines import AGENTS, NoToolAgent, OracleAgent, Policy, RandomAgent, make_agent
-from iapo_bench.core import Box
+from iapo_bench.core import FOCUS_REGION_KINDS, Box, evidence_elements
 from iapo_bench.envs import get_family, load_task
 from iapo_bench.envs.chart.data import KINDS
 from iapo_bench.leaderboard import run_episodes, task_ids_for
@@ -59,18 +59,6 @@ def test_random_and_no_tool_are_far_below_the_oracle(scores):
 _REGION_KINDS = {plural: kind for kind, plural in TARGETS.items()}  # "x_values": "x_value"
 
 
-def _evidence_elements(task):
-    """The marks and labels the answer depends on: the evidence categories' elements of the
-    question's series and those of no series (category labels); not the focus regions."""
-    args = task.data["question_args"]
-    groups = {"", args["series"], args.get("key_series")}
-    return [
-        e
-        for e in task.elements
-        if e.key in task.evidence and e.kind not in TARGETS and e.group in groups
-    ]
-
-
 def _named_regions(task, call):
     """The focus regions a focus call names, and the mode it edits them with."""
     target, mode = call.name.removeprefix("focus_on_").split("_with_")
@@ -97,7 +85,7 @@ def test_oracle_tool_output_shows_the_evidence():
                 has_focus = any(name.startswith("focus_on_") for name in task.tool_names)
                 # Evidence text under 7 pixels is fine print; from difficulty 2 it always is.
                 fine_print = any(
-                    e.text and min(e.box.width, e.box.height) < 7 for e in _evidence_elements(task)
+                    e.text and min(e.box.width, e.box.height) < 7 for e in evidence_elements(task)
                 )
                 assert fine_print or difficulty < 2, task.id
                 # Fine print (or a chart without focus tools) is zoomed; otherwise it focuses.
@@ -109,7 +97,7 @@ def test_oracle_tool_output_shows_the_evidence():
                     factor = call.arguments["factor"]
                     height, width = task.image.shape[:2]
                     assert 0 <= box.x0 < box.x1 <= width and 0 <= box.y0 < box.y1 <= height
-                    evidence = _evidence_elements(task)
+                    evidence = evidence_elements(task)
                     assert evidence, task.id
                     for element in evidence:
                         assert box.contains(element.box), (task.id, element)
@@ -174,3 +162,7 @@ def test_random_agent_is_seeded_per_task_and_turn():
     other = [RandomAgent(seed=2).act([obs], [info | {"turn": t}])[0] for t in range(5)]
     assert first == again
     assert first != other
+
+
+def test_the_focus_tools_targets_are_the_cores_focus_region_kinds():
+    assert set(TARGETS) == FOCUS_REGION_KINDS
