@@ -3,12 +3,13 @@
 See :func:`iapo_bench.leaderboard.harness.evaluate` and
 :mod:`iapo_bench.leaderboard.records` for the files a run writes and their columns;
 :mod:`~iapo_bench.leaderboard.submission` for the submission format and its verification by
-replay, :mod:`~iapo_bench.leaderboard.board` for the board and the merged leaderboard,
+replay, :mod:`~iapo_bench.leaderboard.board` for the board that stores accepted submissions,
+:mod:`~iapo_bench.leaderboard.standings` for the leaderboard merged from the board and runs,
 :mod:`~iapo_bench.leaderboard.stats` for its statistics and
 :mod:`~iapo_bench.leaderboard.page` for its HTML page.
 """
 
-from iapo_bench.leaderboard.board import Board, Leaderboard, Standing, build_leaderboard
+from iapo_bench.leaderboard.board import Board
 from iapo_bench.leaderboard.harness import evaluate, record_episode, run_episodes, task_ids_for
 from iapo_bench.leaderboard.records import (
     SUMMARY_COLUMNS,
@@ -17,6 +18,7 @@ from iapo_bench.leaderboard.records import (
     RunMetadata,
     summarize,
 )
+from iapo_bench.leaderboard.standings import Leaderboard, Standing, build_leaderboard
 from iapo_bench.leaderboard.stats import (
     Comparison,
     Interval,

@@ -9,11 +9,14 @@
 
 The page is plain HTML with one sortable table per env (click a header; a link ending in
 ``#sort=TABLE_ID:COLUMN:asc|desc`` opens sorted), a legend of the verified / local /
-unverified marks, the paired comparisons and what was left out. It renders offline: no CDN,
-no font or script from anywhere, and a Content-Security-Policy that allows only its own
-inline style and script (by hash) and images beside it. Every value is HTML-escaped (agent
-names, models and submitters come from submitters), and the plots show names as plain text
-(no mathtext).
+unverified marks, the paired comparisons and what was left out. The tables fit a desktop
+window (1,280 pixels) whatever submitters write: headers break between words, text cells
+(agent, model, submitter) wrap onto two lines at most and are then cut, with the whole value
+in the cell's tooltip, a board source shows the first 8 hex digits of its id (as agent
+labels do) and a date its day. It renders offline: no CDN, no font or script from anywhere,
+and a Content-Security-Policy that allows only its own inline style and script (by hash)
+and images beside it. Every value is HTML-escaped (agent names, models and submitters come
+from submitters), and the plots show names as plain text (no mathtext).
 """
 
 from __future__ import annotations
@@ -25,10 +28,14 @@ import html
 import math
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from iapo_bench.leaderboard.board import Leaderboard, Standing
+from iapo_bench.leaderboard.standings import (
+    Leaderboard,
+    Standing,
+    format_interval,
+    format_number,
+)
 
 __all__ = ["COLUMNS", "table_id", "write_page"]
 
@@ -68,13 +75,19 @@ body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2e
 h1 { margin-bottom: 0.2em; }
 .meta, .legend { color: #555555; font-size: 0.92em; }
 table { border-collapse: collapse; margin: 0.6em 0 1.6em; font-size: 0.9em; }
-th { background: #1f3a5f; color: #ffffff; padding: 6px 9px; cursor: pointer;
-  text-align: left; white-space: nowrap; user-select: none; }
+th { background: #1f3a5f; color: #ffffff; padding: 6px 5px; cursor: pointer;
+  text-align: left; user-select: none; }
 th[aria-sort="ascending"]::after { content: " \\25B2"; }
 th[aria-sort="descending"]::after { content: " \\25BC"; }
-td { padding: 5px 9px; border-bottom: 1px solid #d8dee8; white-space: nowrap; }
+td { padding: 5px 5px; border-bottom: 1px solid #d8dee8; white-space: nowrap; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
-td.text { max-width: 15em; overflow: hidden; text-overflow: ellipsis; }
+/* So that 17 columns fit a desktop window: headers break between words, and text that
+   submitters choose wraps onto two lines at most, then is cut (whole in the tooltip). */
+td.text { max-width: 7em; white-space: normal; overflow-wrap: anywhere; }
+td.text.label { min-width: 6em; max-width: 11em; }
+td.text.date, td.text.source { white-space: nowrap; }
+td.text > div { display: -webkit-box; -webkit-box-orient: vertical; -webkit-line-clamp: 2;
+  overflow: hidden; }
 .scroll { overflow-x: auto; }
 tbody tr:nth-child(even) { background: #eef3fa; }
 .mark { padding: 1px 7px; border-radius: 9px; font-size: 0.85em; color: #ffffff; }
@@ -140,10 +153,6 @@ def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
 
 
-def _number(value: float | None, digits: int = 3) -> str:
-    return "" if value is None or math.isnan(value) else f"{value:.{digits}f}"
-
-
 def _sort_key(value: Any) -> str:
     if _missing(value):
         return ""
@@ -160,14 +169,11 @@ def _cell(standing: Standing, name: str, kind: str) -> str:
         key = _STATUS_ORDER[value]
         shown = f'<span class="mark {value}" title="{_e(title)}">{_e(text)}</span>'
     elif name == "ci95_low":
-        low, high = standing.ci95_low, standing.ci95_high
-        shown = "" if math.isnan(low) or math.isnan(high) else f"[{low:.3f}, {high:.3f}]"
-    elif name in ("score", "tool_call_rate", "tool_success_rate"):
-        shown = _number(value)
+        shown = format_interval(standing.ci95_low, standing.ci95_high)
+    elif name in ("score", "tool_call_rate", "tool_success_rate", "pass_at_k", "pass_hat_k"):
+        shown = format_number(value)
     elif name == "mean_turns":
-        shown = _number(value, 2)
-    elif name in ("pass_at_k", "pass_hat_k"):
-        shown = _number(value)
+        shown = format_number(value, 2)
     elif name == "tasks":
         if value is not None:
             shown = f"{value}/{standing.test_list_size}"
@@ -176,10 +182,14 @@ def _cell(standing: Standing, name: str, kind: str) -> str:
     elif name == "date" and value:
         shown = _e(value[:10])  # the day; the whole stamp is in the cell's title
     elif name == "source" and value:
-        shown = _e(value.removeprefix("board:") if value.startswith("board:") else Path(value).name)
+        # A board id's first 8 hex digits (as labels show it), or the run folder's name.
+        board_id = value.removeprefix("board:")
+        shown = _e(board_id[:8] if board_id != value else Path(value).name)
     if name in ("label", "model", "submitter", "date", "source") and value:
-        # Submitters choose names: long ones are cut on screen, whole in the tooltip.
-        return f'<td class="text" data-v="{_e(key)}" title="{_e(value)}">{shown}</td>'
+        # Submitters choose names: long ones wrap onto two lines at most, then are cut on
+        # screen (the div clamps them), and are whole in the tooltip.
+        cell = f'class="text {name}" data-v="{_e(key)}" title="{_e(value)}"'
+        return f"<td {cell}><div>{shown}</div></td>"
     return f'<td class="{css}" data-v="{_e(key)}">{shown}</td>'
 
 
@@ -316,16 +326,21 @@ def _comparisons(board: Leaderboard) -> str:
         verdict = "yes" if c.separated else "no"
         cells = [
             (pair.env_id, pair.env_id, ""),
-            (pair.a, pair.a, "text"),
-            (pair.b, pair.b, "text"),
+            (pair.a, pair.a, "text label"),
+            (pair.b, pair.b, "text label"),
             (str(c.tasks), repr(c.tasks), "num"),
-            (f"{d.estimate:+.3f}", repr(d.estimate), "num"),
-            (f"[{d.low:+.3f}, {d.high:+.3f}]", repr(d.low), "num"),
+            (format_number(d.estimate, signed=True), repr(d.estimate), "num"),
+            (format_interval(d.low, d.high, signed=True), repr(d.low), "num"),
             (verdict, verdict, ""),
         ]
         rows.append(
             "<tr>"
-            + "".join(f'<td class="{css}" data-v="{_e(k)}">{_e(t)}</td>' for t, k, css in cells)
+            + "".join(
+                f'<td class="{css}" data-v="{_e(k)}" title="{_e(t)}"><div>{_e(t)}</div></td>'
+                if css.startswith("text")
+                else f'<td class="{css}" data-v="{_e(k)}">{_e(t)}</td>'
+                for t, k, css in cells
+            )
             + "</tr>"
         )
     heads = [("env", "text"), ("A", "text"), ("B (next down)", "text"), ("tasks", "num")]

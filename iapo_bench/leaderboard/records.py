@@ -49,6 +49,7 @@ import pandas as pd
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from iapo_bench.core import ParseErrorKind, clean_text
+from iapo_bench.leaderboard.stats import rate
 
 __all__ = [
     "SUMMARY_COLUMNS",
@@ -58,6 +59,7 @@ __all__ = [
     "RunMetadata",
     "Status",
     "latest_records",
+    "read_run",
     "summarize",
 ]
 
@@ -229,10 +231,6 @@ class RunMetadata(BaseModel):
         )
 
 
-def _rate(numerator: float, denominator: float) -> float:
-    return numerator / denominator if denominator else math.nan
-
-
 def latest_records(records: Iterable[EpisodeRecord]) -> list[EpisodeRecord]:
     """One record per episode key: the last scored one, else the last infrastructure error.
 
@@ -275,7 +273,7 @@ def summarize(records: Iterable[EpisodeRecord]) -> pd.DataFrame:
             "ci95_low": score - 1.96 * stderr,
             "ci95_high": score + 1.96 * stderr,
             "tool_call_rate": float((group["tool_calls"] > 0).mean()) if n else math.nan,
-            "tool_success_rate": _rate(calls - int(group["tool_errors"].sum()), calls),
+            "tool_success_rate": rate(calls - int(group["tool_errors"].sum()), calls),
             "mean_turns": float(group["turns"].mean()) if n else math.nan,
             "latency_mean_s": float(group["latency_s"].mean()) if n else math.nan,
             "latency_p95_s": float(group["latency_s"].quantile(0.95)) if n else math.nan,
@@ -284,12 +282,49 @@ def summarize(records: Iterable[EpisodeRecord]) -> pd.DataFrame:
         }
         for kind in ParseErrorKind:
             count = sum(errors.get(kind.value, 0) for errors in group["parse_errors"])
-            row[f"parse_error_rate_{kind.value}"] = _rate(count, messages)
+            row[f"parse_error_rate_{kind.value}"] = rate(count, messages)
         for name, values in pd.DataFrame(list(group["rewards"])).items():
             row[f"reward_{name}"] = values.astype(float).mean()  # NaN where none voted
         rows.append(row)
     components = sorted({key for row in rows for key in row} - set(SUMMARY_COLUMNS))
     return pd.DataFrame(rows, columns=[*SUMMARY_COLUMNS, *components])
+
+
+def _read_episodes(path: Path) -> tuple[list[EpisodeRecord], bool]:
+    """The records of an ``episodes.jsonl`` (none when absent), and whether it was cut off.
+
+    A last line cut off by an interruption is left out (a resume plays its episode again).
+
+    Raises:
+        ValueError: When a line other than the last is not a record.
+    """
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            records.append(EpisodeRecord.model_validate_json(line))
+        except ValueError:
+            if number != len(lines):
+                raise ValueError(f"{path}:{number} is not an episode record") from None
+            return records, True
+    return records, False
+
+
+def _read_metadata(path: Path) -> RunMetadata | None:
+    """A ``metadata.json`` (None when it is absent).
+
+    Raises:
+        ValueError: When it is not the metadata of a run of this version.
+    """
+    if not path.exists():
+        return None
+    try:
+        return RunMetadata.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ValueError(
+            f"{path} is not the metadata of a run of this version of iapo-bench "
+            f"({str(error).splitlines()[0]})"
+        ) from None
 
 
 class ResultsWriter:
@@ -321,18 +356,9 @@ class ResultsWriter:
 
     def _read_existing(self) -> list[EpisodeRecord]:
         path = self.directory / self.EPISODES
-        if not path.exists():
-            return []
-        records, lines = [], path.read_text(encoding="utf-8").splitlines()
-        for number, line in enumerate(lines, 1):
-            try:
-                records.append(EpisodeRecord.model_validate_json(line))
-            except ValueError:
-                if number != len(lines):
-                    raise ValueError(f"{path}:{number} is not an episode record") from None
-                # The last line was cut off mid-write: drop it and rewrite the file.
-                text = "".join(r.model_dump_json() + "\n" for r in records)
-                path.write_text(text, encoding="utf-8")
+        records, cut = _read_episodes(path)
+        if cut:  # the last line was cut off mid-write: drop it from the file too
+            path.write_text("".join(r.model_dump_json() + "\n" for r in records), encoding="utf-8")
         return records
 
     def done(self) -> set[tuple[str, str, str, int]]:
@@ -341,16 +367,10 @@ class ResultsWriter:
 
     def read_metadata(self) -> RunMetadata | None:
         """The metadata of an earlier run in this folder, if any."""
-        path = self.directory / self.METADATA
-        if not path.exists():
-            return None
         try:
-            return RunMetadata.model_validate_json(path.read_text(encoding="utf-8"))
+            return _read_metadata(self.directory / self.METADATA)
         except ValueError as error:
-            raise ValueError(
-                f"{path} is not the metadata of a run of this version of iapo-bench "
-                f"({str(error).splitlines()[0]}); choose a new output folder"
-            ) from None
+            raise ValueError(f"{error}; choose a new output folder") from None
 
     def write_metadata(self, metadata: RunMetadata) -> None:
         """Write ``metadata.json``."""
@@ -381,3 +401,20 @@ class ResultsWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def read_run(run_dir: str | Path) -> tuple[RunMetadata, list[EpisodeRecord]]:
+    """A run folder's metadata and episode records, read without writing anything.
+
+    The same reading as :class:`ResultsWriter`'s when it resumes: a last line cut off by an
+    interruption is left out (a resume would drop it too).
+
+    Raises:
+        ValueError: When the folder holds no run, or a record or the metadata is unreadable.
+    """
+    folder = Path(run_dir)
+    metadata = _read_metadata(folder / ResultsWriter.METADATA)
+    if metadata is None:
+        raise ValueError(f"{folder} is not a run folder (it has no {ResultsWriter.METADATA})")
+    records, _ = _read_episodes(folder / ResultsWriter.EPISODES)
+    return metadata, records

@@ -12,6 +12,7 @@
 - :func:`paired_comparison`: two agents on the same tasks: the mean per-task difference with a
   bootstrap interval that resamples tasks, so each resample keeps the pairs together (much
   narrower than two separate intervals when the agents find the same tasks hard).
+- :func:`rate`: a share whose denominator may be 0 (a tool-success rate without tool calls).
 
 Every function is deterministic: the bootstrap draws from ``numpy.random.default_rng(seed)``.
 
@@ -39,6 +40,7 @@ __all__ = [
     "paired_comparison",
     "pass_at_k",
     "pass_hat_k",
+    "rate",
 ]
 
 BOOTSTRAP_RESAMPLES = 2_000
@@ -240,3 +242,12 @@ def paired_comparison(
         b_mean=float(second.mean()),
         difference=difference,
     )
+
+
+def rate(numerator: float, denominator: float) -> float:
+    """``numerator / denominator``, NaN when the denominator is 0 (nothing to take a share of).
+
+    >>> rate(3, 4), rate(0, 0)
+    (0.75, nan)
+    """
+    return numerator / denominator if denominator else math.nan

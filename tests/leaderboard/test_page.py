@@ -127,3 +127,30 @@ def test_chromium_renders_the_tables(page, tmp_path):
     stripe = np.abs(pixels - np.array([0xEE, 0xF3, 0xFA])).sum(axis=2) < 6
     striped = np.nonzero(stripe.sum(axis=1) > 600)[0]  # pixel rows tinted across a table
     assert len(striped) >= 20 and striped.min() > rows.min()
+
+
+# Writes each table's width and its box's width into the DOM (as "id:table/box ...").
+PROBE = """<script>document.addEventListener("DOMContentLoaded", function () {
+  var sizes = [];
+  document.querySelectorAll("table").forEach(function (t) {
+    sizes.push(t.id + ":" + t.scrollWidth + "/" + t.parentNode.clientWidth);
+  });
+  document.body.setAttribute("data-sizes", sizes.join(" "));
+});</script>"""
+
+
+@needs_chromium
+@pytest.mark.parametrize("width", [1280, 1360])
+def test_the_tables_fit_a_desktop_window(page, tmp_path, width):
+    # Long names (the hostile agent, the submitter) are cut or wrapped, not pushed off-screen.
+    # Measured on a copy whose own probe script runs (the page's policy allows only its own).
+    text = (page / "index.html").read_text()
+    text = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", text)
+    probe = tmp_path / "probe.html"
+    probe.write_text(text.replace("</body>", PROBE + "</body>"))
+    dom = chromium(tmp_path, f"--window-size={width},900", "--dump-dom", probe.as_uri()).stdout
+    sizes = re.search(r'data-sizes="([^"]*)"', dom)[1].split()
+    assert len(sizes) == 3  # chart, search, the paired comparisons
+    for size in sizes:
+        table, box = map(int, size.split(":")[1].split("/"))
+        assert table <= box, size

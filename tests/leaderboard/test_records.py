@@ -2,8 +2,16 @@ import math
 
 import pytest
 
+from iapo_bench.baselines import make_agent
 from iapo_bench.core import ParseErrorKind
-from iapo_bench.leaderboard.records import SUMMARY_COLUMNS, EpisodeRecord, ResultsWriter, summarize
+from iapo_bench.leaderboard import evaluate
+from iapo_bench.leaderboard.records import (
+    SUMMARY_COLUMNS,
+    EpisodeRecord,
+    ResultsWriter,
+    read_run,
+    summarize,
+)
 
 
 def record(agent="a", task="t0", score=1.0, **overrides):
@@ -176,3 +184,33 @@ def test_an_unwritable_output_folder_gets_one_clear_error():
     # /sys refuses new folders even to root, as a read-only mount would.
     with pytest.raises(ValueError, match=r"cannot write results to /sys/iapo-run: Operation"):
         ResultsWriter("/sys/iapo-run")
+
+
+# --- reading a run folder -----------------------------------------------------------------------
+
+
+def test_read_run_reads_as_a_resume_does_and_writes_nothing(tmp_path):
+    evaluate(["ToolUse-Chart-v0"], [make_agent("oracle")], tmp_path, limit=2).close()
+    path = tmp_path / ResultsWriter.EPISODES
+    cut = path.read_text() + '{"agent": "a", "env_i'  # interrupted mid-write
+    path.write_text(cut)
+    metadata, records = read_run(tmp_path)
+    assert metadata.split == "test" and metadata.agents == ["oracle"]
+    assert [r.score for r in records] == [1.0, 1.0]
+    assert path.read_text() == cut  # only a resume drops the cut line from the file
+    with ResultsWriter(tmp_path) as writer:
+        assert writer.records == records
+    assert path.read_text() == cut[: cut.rindex("{")]
+
+
+def test_read_run_names_what_is_not_a_run(tmp_path):
+    with pytest.raises(ValueError, match="is not a run folder"):
+        read_run(tmp_path)
+    (tmp_path / ResultsWriter.METADATA).write_text("{}")
+    with pytest.raises(ValueError, match=r"metadata.json is not the metadata of a run"):
+        read_run(tmp_path)
+    with (
+        ResultsWriter(tmp_path) as writer,
+        pytest.raises(ValueError, match=r"not the metadata of a run.*choose a new output folder"),
+    ):
+        writer.read_metadata()
