@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         output_dir=args.output,
         per_device_train_batch_size=2,
         num_generations=2,
-        max_completion_length=320,
+        max_completion_length=640,  # an OCR of the whole image and its text fit (check below)
         max_tool_calling_iterations=3,  # at most 3 calls, then the answer: max_turns=4
         max_steps=args.steps,
         learning_rate=1e-5,

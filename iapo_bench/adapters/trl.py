@@ -19,13 +19,16 @@ the dict form of ``environment_factory`` and an ``environment`` column naming ea
   their real names, arguments and descriptions. A call steps the env with the call, so it
   is parsed, validated and answered exactly as in evaluation; a result with an image comes
   back as a text block and an image block.
-- :func:`rubric_reward`: the reward function: each completion's final message is stepped
-  into its environment as the answer and scored by the env's :class:`~iapo_bench.rewards.Rubric`
-  (every component logged as ``rubric/<name>``).
+- :func:`rubric_reward`: the reward function: each completion's assistant messages are
+  replayed through a fresh episode, one action a message as in evaluation, and scored by the
+  env's :class:`~iapo_bench.rewards.Rubric` (every component logged as ``rubric/<name>``).
+  TRL runs every tool call of a message; the env scores a message with several calls as one
+  ``several_actions`` parse error, and so does the reward.
 - :class:`AttributionReward`: IAPO's penalty -lambda * D of the first decision, as a reward
   function (it needs the trainer's model and a teacher; see its docstring).
-- :func:`check_completion_length`: warns when ``max_completion_length`` is shorter than a
-  tool call and its result, which TRL drops silently; the reward warns too when it sees it.
+- :func:`check_completion_length`: warns when ``max_completion_length`` is shorter than the
+  largest tool call and its result (:func:`broadest_calls`), which TRL would drop silently;
+  the reward warns too when it sees a dropped result.
 
 Everything here needs the ``[train]`` extra (torch, transformers, trl, datasets); the
 processor to pass TRL is :func:`iapo_bench.models.processor.build_processor`'s (our chat
@@ -37,24 +40,29 @@ from __future__ import annotations
 import functools
 import hashlib
 import inspect
+import itertools
+import json
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 from PIL import Image
 
-from iapo_bench.chat import build_messages, parse_error_feedback, system_prompt, tool_result_text
-from iapo_bench.core import ParseError, ToolCall, Trajectory
+from iapo_bench.adapters._replay import Score, actions, make_env, replay
+from iapo_bench.chat import first_messages, parse_error_feedback, tool_result_text
+from iapo_bench.core import ParseError, Split, Task, ToolCall, Turn
 from iapo_bench.envs import family_for_env_id, get_family, load_task, open_source
-from iapo_bench.envs.family import SPLIT_SEEDS, get_source, is_file_version, parse_task_id
+from iapo_bench.envs.family import SPLIT_SEEDS, is_file_version, parse_task_id
 from iapo_bench.tools.base import Tool
 from iapo_bench.tools.parser import format_tool_call
 
 __all__ = [
+    "DEFAULT_SIZE",
     "AttributionReward",
     "ToolUseEnvironment",
+    "broadest_calls",
     "check_completion_length",
     "environment_class",
     "environment_factories",
@@ -71,11 +79,17 @@ class ToolUseEnvironment:
     instance per rollout and reuses it (``reset``) across batches. Attributes are
     underscored: TRL would offer any public method to the model as a tool.
 
-    Each call is stepped into a :class:`~iapo_bench.envs.ToolUseEnv` as the canonical
-    ``<tool_call>`` text of its name and arguments, so a call with bad arguments gets the
-    env's own error message, and the trajectory the rubric scores is the env's. The episode
-    allows ``max_turns`` messages (calls and the answer); a call past the limit raises,
-    which TRL reports to the model as an error.
+    During the rollout, each call is stepped into a :class:`~iapo_bench.envs.ToolUseEnv` as
+    the canonical ``<tool_call>`` text of its name and arguments, so a call with bad
+    arguments gets the env's own error message. The score is not that episode's: TRL runs
+    every call of a message, one step each, where the env reads a message as one action. So
+    :func:`rubric_reward` replays the completion's assistant messages through a fresh
+    episode, one action a message, and the rubric scores that (a message with several calls
+    is one ``several_actions`` parse error, as in evaluation). The episode allows
+    ``max_turns`` messages (calls and the answer); a call past the limit raises, which TRL
+    reports to the model as an error. The rollout counts calls, not messages (TRL runs a
+    message's calls one by one and says nothing between messages), so after a message with
+    several calls it refuses calls sooner than the scored replay ends the episode.
     """
 
     env_id: ClassVar[str] = ""
@@ -95,7 +109,7 @@ class ToolUseEnvironment:
         self._tools: list[dict[str, Any]] = []
         self._over = False
         self._calls = 0
-        self._scored: tuple[float, dict[str, float | None]] | None = None
+        self._scored: Score | None = None
 
     def reset(self, **row: Any) -> None:
         """Start the row's task (``row["task_id"]``); the prompt is already in the dataset."""
@@ -109,13 +123,8 @@ class ToolUseEnvironment:
         key = (family, version if is_file_version(version) else "")
         env = self._envs.get(key)
         if env is None:
-            source = get_source(family, version) if is_file_version(version) else None
-            env = gym.make(
-                type(self).env_id,
-                max_turns=type(self).max_turns,
-                rubric=type(self).rubric,
-                source=source,
-            )
+            cls = type(self)
+            env = make_env(cls.env_id, task_id, max_turns=cls.max_turns, rubric=cls.rubric)
             self._envs[key] = env
         _, info = env.reset(options={"task_id": task_id})
         offered = {schema["function"]["name"] for schema in info["tools"]}
@@ -141,37 +150,30 @@ class ToolUseEnvironment:
         self._calls += 1
         _, _, terminated, truncated, _ = self._env.step(text)
         self._over = terminated or truncated
-        turn = self._env.unwrapped.trajectory.turns[-1]
-        if isinstance(turn.action, ParseError):
-            return [{"type": "text", "text": parse_error_feedback(turn.action)}]
-        blocks: list[dict[str, Any]] = [{"type": "text", "text": tool_result_text(turn)}]
-        if turn.result is not None and turn.result.image is not None:
-            blocks.append({"type": "image", "image": Image.fromarray(turn.result.image)})
-        return blocks
+        return _tool_blocks(self._env.unwrapped.trajectory.turns[-1])
 
-    def _finish(self, completion: Any) -> tuple[float, dict[str, float | None]]:
-        """Step the completion's final message as the answer; the rubric's total and parts.
+    def _finish(self, completion: Any) -> Score:
+        """The rubric's score of the completion, its assistant messages replayed.
 
-        A completion that ends without a final message (TRL stopped it at its length or
-        tool-call limit) or whose final message is not an answer is scored as truncated,
-        as the env scores an episode that ran out of turns. Scored once per episode.
+        A fresh episode on the task takes each assistant message as one action, as in
+        evaluation: a message with several tool calls is one ``several_actions`` parse error
+        (and one turn), and a message's text is kept beside its calls. A completion that
+        ends without an answer (TRL stopped it at its length or tool-call limit) is scored
+        as truncated, as the env scores an episode that runs out of turns; messages after
+        the episode's end are ignored. Scored once per episode: the rollout is over.
         """
         if self._scored is not None:
             return self._scored
         if self._env is None or self._task_id is None:
             raise RuntimeError("reset() the environment before scoring it")
-        text = _final_text(completion)
-        if text is not None and not self._over:
-            _, reward, terminated, truncated, info = self._env.step(text)
-            self._over = terminated or truncated
-            if self._over:
-                self._scored = (float(reward), dict(info["rewards"]))
-        if self._scored is None:
-            env = self._env.unwrapped
-            turns = env.trajectory.turns
-            trajectory = Trajectory(task_id=self._task_id, turns=turns, truncated=True)
-            total, components = env.rubric.score(trajectory, load_task(self._task_id))
-            self._scored = (float(total), dict(components))
+        messages = (
+            [{"role": "assistant", "content": completion}]
+            if isinstance(completion, str)
+            else completion
+        )
+        # The rollout's episode is done with: the replay resets the same env.
+        self._scored = replay(self._env, self._task_id, actions(messages))
+        self._over = True
         _warn_if_dropped(self._calls, completion, self._task_id)
         return self._scored
 
@@ -179,19 +181,14 @@ class ToolUseEnvironment:
         return f"{type(self).__name__}(task_id={self._task_id!r})"
 
 
-def _final_text(completion: Any) -> str | None:
-    """The text of a completion's last message when it is the model's, with no tool call."""
-    if isinstance(completion, str):
-        return completion
-    if not completion:
-        return None
-    last = completion[-1]
-    if last.get("role") != "assistant" or last.get("tool_calls"):
-        return None
-    content = last.get("content")
-    if isinstance(content, str):
-        return content
-    return "".join(part.get("text") or "" for part in content or [] if part.get("type") == "text")
+def _tool_blocks(turn: Turn) -> list[dict[str, Any]]:
+    """A turn's tool message as TRL's content blocks: text (or parse feedback), then image."""
+    if isinstance(turn.action, ParseError):
+        return [{"type": "text", "text": parse_error_feedback(turn.action)}]
+    blocks: list[dict[str, Any]] = [{"type": "text", "text": tool_result_text(turn)}]
+    if turn.result is not None and turn.result.image is not None:
+        blocks.append({"type": "image", "image": Image.fromarray(turn.result.image)})
+    return blocks
 
 
 def _warn_if_dropped(calls: int, completion: Any, task_id: str) -> None:
@@ -310,22 +307,29 @@ def environment_factories(
     return out
 
 
+DEFAULT_SIZE = 64
+"""Tasks a dataset holds off the test split when no size is given."""
+
+
 def task_ids(
     env_id: str,
     *,
-    split: str = "train",
+    split: Split | None = None,
     size: int | None = None,
     seed: int = 0,
     difficulty: int | None = None,
     source: str | None = None,
     frozen_test_list: bool = False,
 ) -> list[str]:
-    """The task ids of a split's seeds, a frozen test list, or local files.
+    """The task ids of local files, a split's seeds, or the frozen test list.
 
-    ``source`` (``"format:path"``): the files' tasks (the first ``size``).
-    ``frozen_test_list``: the env's frozen test list (the first ``size``). Otherwise
-    ``size`` (default 64) tasks of ``split`` from seed ``seed`` on, at ``difficulty`` or
-    cycling the family's levels.
+    ``source`` (``"format:path"``): the files' tasks (the first ``size``). Otherwise the
+    family's selection (:meth:`TaskFamily.task_ids <iapo_bench.envs.family.TaskFamily.task_ids>`,
+    which the harness scores too): on the test split the env's frozen test list (its first
+    ``size``; no ``seed`` or ``difficulty`` there), on ``split`` (default ``"train"``)
+    ``size`` tasks (default :data:`DEFAULT_SIZE`) from seed index ``seed`` on, at
+    ``difficulty`` or cycling the family's levels. ``frozen_test_list=True`` is
+    ``split="test"``.
     """
     family = family_for_env_id(env_id)
     if source is not None:
@@ -334,17 +338,16 @@ def task_ids(
             raise ValueError(f"source {source!r} holds {opened.family} tasks, not {env_id}'s")
         return list(opened.task_ids(size))
     if frozen_test_list:
-        ids = list(family.frozen_test_list().task_ids)
-        return ids if size is None else ids[:size]
+        if split not in (None, "test"):
+            raise ValueError(f"frozen_test_list is the test split's list, not {split!r}'s")
+        split = "test"
+    split = split or "train"
     if split not in SPLIT_SEEDS:
         raise ValueError(f"split must be one of {sorted(SPLIT_SEEDS)}, got {split!r}")
-    count = 64 if size is None else size
-    levels = family.difficulties if difficulty is None else (difficulty,)
-    start = SPLIT_SEEDS[split].start + seed
-    return [
-        family.task_id(split, levels[i % len(levels)], start + i)  # type: ignore[arg-type]
-        for i in range(count)
-    ]
+    if split == "test":  # the whole list unless told: every leaderboard score is on it
+        return family.task_ids("test", size, first_seed=seed, difficulty=difficulty)
+    count = DEFAULT_SIZE if size is None else size
+    return family.task_ids(split, count, first_seed=seed, difficulty=difficulty)
 
 
 def prompt_dataset(
@@ -376,7 +379,7 @@ def prompt_dataset(
             raise ValueError(f"task {task_id} is of family {task.family}, not {env_id}'s")
         tools = get_family(task.family).tools_for(task)
         names = [t.name for t in tools]
-        messages = build_messages(system_prompt([t.schema for t in tools]), task.question, [])
+        messages = first_messages(task.question, [t.schema for t in tools])
         rows.append(
             {
                 "prompt": [_parts(message) for message in messages],
@@ -418,12 +421,13 @@ def rubric_reward(
     log_metric: Callable[[str, float], None] | None = None,
     **columns: Any,
 ) -> list[float]:
-    """Each completion's answer scored by its environment's rubric (a TRL reward function).
+    """Each completion scored by its environment's rubric (a TRL reward function).
 
-    The completion's final message is the answer (stepped into the env, so it is parsed as
-    in evaluation); a completion that ends on a tool call or without an answer is scored as
-    a truncated episode. Every rubric component is logged as ``rubric/<name>`` (its mean
-    over the completions where it voted).
+    The completion's assistant messages are replayed through a fresh episode of the task,
+    one action a message, so they are parsed and scored as in evaluation: a message with
+    several tool calls is one ``several_actions`` parse error, and a completion that ends
+    on a tool call or without an answer is a truncated episode. Every rubric component is
+    logged as ``rubric/<name>`` (its mean over the completions where it voted).
     """
     scored = [
         environment._finish(completion)
@@ -525,41 +529,117 @@ class AttributionReward:
 def check_completion_length(
     max_completion_length: int, processing_class: Any, env_id: str, task_id: str | None = None
 ) -> int:
-    """Tokens one tool call and its result take on ``env_id``; warns when they do not fit.
+    """Tokens the largest tool call and its result take on ``env_id``; warns when they do not fit.
 
-    Measured on a real episode (``task_id``, default the first training task): the oracle's
-    call (or the first tool's on the whole image), the tool message with its image tokens,
-    and an answer. TRL drops a tool result that would overflow ``max_completion_length``
-    without a word, so a shorter setting trains on calls whose results never arrive.
+    Measured on a real task (``task_id``, default the first training task at the family's
+    default level) with the task's own tools: each tool is called with the broadest
+    arguments its schema allows (:func:`broadest_calls`: a box is the whole image, a
+    bounded number its maximum, such as a zoom's factor), each call the env accepts is
+    stepped as in a rollout, and the largest one counts: the call, the tool message with its
+    image tokens, and an answer. TRL drops a tool result that would overflow
+    ``max_completion_length`` without a word, so a shorter setting trains on calls whose
+    results never arrive. The image tokens are bounded by the processor's ``max_pixels``.
+
+    Raises ``ValueError`` when no call built that way is accepted (pass another task).
     """
-    from iapo_bench.baselines.scripted import OracleAgent
     from iapo_bench.models.inputs import image_token_count
 
     family = family_for_env_id(env_id)
-    task = load_task(task_id or family.task_id("train", family.default_difficulty, 0))
-    tools = family.tools_for(task)
-    call = OracleAgent.tool_call(task, {t.name for t in tools})
-    if call is None:
-        height, width = task.image.shape[:2]
-        first = tools[0]
-        takes_box = "box" in first.schema["function"]["parameters"]["properties"]
-        call = ToolCall(
-            name=first.name, arguments={"box": [0, 0, width, height]} if takes_box else {}
-        )
-    result = {t.name: t for t in tools}[call.name](call.arguments, task=task)
+    if task_id is None:
+        task_id = family.task_ids("train", 1, difficulty=family.default_difficulty)[0]
+    task = load_task(task_id)
     tokenizer = getattr(processing_class, "tokenizer", processing_class)
-    text = format_tool_call(call) + "<tool_response>\n" + (result.error or result.text)
-    needed = len(tokenizer(text, add_special_tokens=False)["input_ids"]) + 16  # turn markers
-    if result.image is not None:
-        needed += image_token_count(processing_class, result.image)
-    needed += len(tokenizer("<answer>0000</answer>", add_special_tokens=False)["input_ids"])
+
+    def tokens(text: str) -> int:
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    answer = tokens("<answer>0000</answer>")
+    measured: list[tuple[int, ToolCall]] = []
+    # No episode ends here (one call a reset), so the cheapest rubric: never a judge's.
+    env = make_env(family.env_id, task_id, max_turns=2, rubric="exact_match:1")
+    try:
+        for call in broadest_calls(family.tools_for(task), task):
+            env.reset(options={"task_id": task_id})
+            text = format_tool_call(call)
+            env.step(text)  # bounded and validated as in a rollout (ToolUseEnvironment._call)
+            turn = env.unwrapped.trajectory.turns[-1]
+            if isinstance(turn.action, ParseError) or turn.result is None or turn.result.error:
+                continue  # a call the tool refuses is no measure of its results
+            # The call, its tool message and the answer, plus about 16 turn-marker tokens.
+            needed = tokens(text + "<tool_response>\n" + tool_result_text(turn)) + 16 + answer
+            if turn.result.image is not None:
+                needed += image_token_count(processing_class, turn.result.image)
+            measured.append((needed, call))
+    finally:
+        env.close()
+    if not measured:
+        raise ValueError(
+            f"no tool of task {task_id} accepted a call built from its schema; pass the "
+            "task_id of a task whose tools apply (check_completion_length(..., task_id=...))"
+        )
+    needed, call = max(measured, key=lambda pair: pair[0])
     if max_completion_length < needed:
         warnings.warn(
-            f"GRPOConfig.max_completion_length={max_completion_length} is shorter than a "
-            f"{call.name} call and its result on {env_id} (about {needed} tokens with the "
-            "answer): TRL drops such results silently, so the model never sees them; raise "
-            "max_completion_length",
+            f"GRPOConfig.max_completion_length={max_completion_length} is shorter than the "
+            f"largest tool call on {env_id} and its result ({call.name} "
+            f"{json.dumps(call.arguments)}: about {needed} tokens with the answer): TRL drops "
+            "such results silently, so the model never sees them; raise "
+            "max_completion_length (or lower the processor's max_pixels)",
             UserWarning,
             stacklevel=2,
         )
     return needed
+
+
+def broadest_calls(tools: Sequence[Tool], task: Task) -> Iterator[ToolCall]:
+    """Calls of each of ``tools`` on ``task`` with the broadest arguments their schemas allow.
+
+    From each argument's JSON schema: a pixel box (four integers) is the whole image, a
+    number with a maximum is that maximum, a string or list of strings is taken from the
+    task's evidence keys (the labels, letters or ids its answer depends on), and an optional
+    argument with no such value is left out. A tool with a required argument that none of
+    these fit is skipped; an argument with several forms (a query of words or a box) gives
+    a call for each. What a tool accepts is its own affair: the caller runs the calls.
+
+    >>> from iapo_bench.envs import get_family
+    >>> task = load_task(get_family("ocr").task_ids("train", 1)[0])
+    >>> ocr, zoom = broadest_calls(get_family("ocr").tools, task)
+    >>> height, width = task.image.shape[:2]
+    >>> ocr.arguments == {"box": [0, 0, width, height]}, zoom.arguments["factor"]
+    (True, 4.0)
+    """
+    for tool in tools:
+        parameters = tool.schema["function"]["parameters"]
+        required = set(parameters.get("required", ()))
+        options: dict[str, list[Any]] = {}
+        for name, schema in parameters.get("properties", {}).items():
+            values = _broadest_values(schema, task)
+            if values:
+                options[name] = values
+            elif name in required:
+                break
+        else:
+            for values in itertools.product(*options.values()):
+                yield ToolCall(name=tool.name, arguments=dict(zip(options, values, strict=True)))
+
+
+def _broadest_values(schema: Mapping[str, Any], task: Task) -> list[Any]:
+    """The broadest values of one argument's JSON schema on ``task`` (none when unknown)."""
+    if "anyOf" in schema:
+        return [value for option in schema["anyOf"] for value in _broadest_values(option, task)]
+    kind = schema.get("type")
+    if kind in ("number", "integer"):
+        return [schema["maximum"]] if "maximum" in schema else []
+    if kind == "string":
+        return list(task.evidence[:1])
+    if kind != "array":
+        return []
+    items = (schema.get("items") or {}).get("type")
+    low, high = schema.get("minItems", 0), schema.get("maxItems")
+    if items == "integer" and low == high == 4:  # a pixel box: the whole image
+        height, width = task.image.shape[:2]
+        return [[0, 0, int(width), int(height)]]
+    if items == "string":
+        keys = list(task.evidence[:high])
+        return [keys] if keys and len(keys) >= low else []
+    return []

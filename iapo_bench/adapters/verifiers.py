@@ -11,7 +11,8 @@ task's tools over MCP; the task scores the finished trace. Here:
 - :class:`IAPOTask`: one task; its tool server is :class:`IAPOToolset`, and its reward is the
   env's rubric (``iapo_rubric``, every component also recorded as a metric), computed by
   replaying the trace's assistant messages through a fresh
-  :class:`~iapo_bench.envs.ToolUseEnv` (every env is deterministic).
+  :class:`~iapo_bench.envs.ToolUseEnv` (every env is deterministic; :func:`replay`, the TRL
+  adapter's scoring too).
 - :class:`IAPOToolset`: an MCP server, one per rollout, that offers the task's tools under
   their own names and schemas; a call is stepped into the env, so it is validated and
   answered as in evaluation, and a result with an image comes back as text and image
@@ -44,15 +45,18 @@ import base64
 import json
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import verifiers.v1 as vf
 from pydantic import Field, WithJsonSchema
 
-from iapo_bench.baselines.endpoint import action_from_reply, image_data_url
-from iapo_bench.chat import build_messages, parse_error_feedback, system_prompt, tool_result_text
-from iapo_bench.core import ParseError, ToolCall, Trajectory
+from iapo_bench.adapters import _replay
+from iapo_bench.adapters._replay import Score, make_env
+from iapo_bench.chat import first_messages, parse_error_feedback, tool_result_text
+from iapo_bench.core import ParseError, ToolCall
+from iapo_bench.wire import image_data_url
 
 __all__ = [
     "IAPOTask",
@@ -82,55 +86,49 @@ class IAPOTasksetConfig(vf.TasksetConfig):
 
     env_id: str = Field(default="ToolUse-Chart-v0", description="The Gymnasium id.")
     split: str = Field(default="test", description="train, validation or test.")
-    size: int | None = Field(default=None, description="How many tasks (default: all, or 64).")
-    seed: int = Field(default=0, description="First seed off the frozen test list.")
-    difficulty: int | None = Field(default=None, description="One level, or cycle them.")
+    size: int | None = Field(
+        default=None, description="How many tasks (default: the whole test list, or 64)."
+    )
+    seed: int = Field(
+        default=0, description="First seed index (train, validation: test is its frozen list)."
+    )
+    difficulty: int | None = Field(
+        default=None, description="One level, or cycle them (not on the test split)."
+    )
     source: str | None = Field(default=None, description="Local files, 'format:path'.")
     max_turns: int = Field(default=4, description="Messages allowed per episode.")
     rubric: str | None = Field(default=None, description="A rubric spec for every task.")
 
 
 def _env(data: IAPOTaskData) -> Any:
-    """A fresh env of the task's id, reset on the task (a file task with its source)."""
-    import gymnasium as gym
-
-    from iapo_bench.envs.family import get_source, is_file_version, parse_task_id
-
-    family, version, *_ = parse_task_id(data.task_id)
-    source = get_source(family, version) if is_file_version(version) else None
-    env = gym.make(data.env_id, max_turns=data.max_turns, rubric=data.rubric, source=source)
-    _, info = env.reset(options={"task_id": data.task_id})
-    return env, info
+    """A fresh env of the task's id (a file task's with its source); not reset."""
+    return make_env(data.env_id, data.task_id, max_turns=data.max_turns, rubric=data.rubric)
 
 
 def _reply(message: Any) -> dict[str, Any]:
-    """A trace's assistant message as the OpenAI wire dict :func:`action_from_reply` reads."""
+    """A trace's assistant message as an OpenAI-format dict (what the replay reads)."""
     calls = [
         {"function": {"name": call.name, "arguments": call.arguments}}
         for call in message.tool_calls or []
     ]
-    return {"content": message.content or "", "tool_calls": calls}
+    return {"role": "assistant", "content": message.content or "", "tool_calls": calls}
 
 
-def replay(data: IAPOTaskData, messages: Iterable[Any]) -> tuple[float, dict[str, float | None]]:
+def replay(data: IAPOTaskData, messages: Iterable[Any]) -> Score:
     """The rubric's total and components of a rollout's assistant messages, replayed.
 
     Each message is one action, as the endpoint policy sends it to the env
-    (:func:`~iapo_bench.baselines.endpoint.action_from_reply`); messages past the end of the
-    episode are ignored, and an episode that runs out of messages is scored as truncated.
+    (:func:`~iapo_bench.wire.action_from_reply`); messages past the end of the episode are
+    ignored, and an episode that runs out of messages is scored as truncated. A fresh env
+    plays it (:mod:`iapo_bench.adapters._replay`, which the TRL adapter scores with too).
     """
-    from iapo_bench.envs import load_task
+    return _replay_actions(data, tuple(_replay.actions(_reply(m) for m in messages)))
 
-    env, _ = _env(data)
+
+def _replay_actions(data: IAPOTaskData, texts: tuple[str, ...]) -> Score:
+    env = _env(data)
     try:
-        for message in messages:
-            _, reward, terminated, truncated, info = env.step(action_from_reply(_reply(message)))
-            if terminated or truncated:
-                return float(reward), dict(info["rewards"])
-        inner = env.unwrapped
-        trajectory = Trajectory(task_id=data.task_id, turns=inner.trajectory.turns, truncated=True)
-        total, components = inner.rubric.score(trajectory, load_task(data.task_id))
-        return float(total), dict(components)
+        return _replay.replay(env, data.task_id, texts)
     finally:
         env.close()
 
@@ -138,9 +136,13 @@ def replay(data: IAPOTaskData, messages: Iterable[Any]) -> tuple[float, dict[str
 class IAPOTask(vf.Task[IAPOTaskData, vf.State, vf.TaskConfig]):
     """One task: its tools are :class:`IAPOToolset`'s; its reward is the env's rubric."""
 
+    SCORES_KEPT: int = 64
+    """Replayed scores kept (least recently used dropped): the reward and the metric of one
+    rollout read the same replay, and a long run keeps memory flat."""
+
     def __init__(self, data: IAPOTaskData, config: vf.TaskConfig | None = None) -> None:
         super().__init__(data, config)
-        self._scores: dict[str, tuple[float, dict[str, float | None]]] = {}
+        self._scores: OrderedDict[tuple[str, ...], Score] = OrderedDict()
         self._lock = threading.Lock()
 
     @property
@@ -148,12 +150,20 @@ class IAPOTask(vf.Task[IAPOTaskData, vf.State, vf.TaskConfig]):
         """The task id: durable and unique, unlike the content hash of the prompt."""
         return self.data.task_id
 
-    def _scored(self, trace: Any) -> tuple[float, dict[str, float | None]]:
-        key = str(getattr(trace, "id", id(trace)))
+    def _scored(self, trace: Any) -> Score:
+        # Keyed by the actions themselves: the env is deterministic, so the same actions
+        # score the same, and a trace rescored after it grew is replayed afresh.
+        texts = tuple(_replay.actions(_reply(m) for m in trace.assistant_messages))
         with self._lock:
-            if key not in self._scores:
-                self._scores[key] = replay(self.data, trace.assistant_messages)
-            return self._scores[key]
+            score = self._scores.get(texts)
+            if score is None:
+                score = _replay_actions(self.data, texts)
+                self._scores[texts] = score
+                if len(self._scores) > self.SCORES_KEPT:
+                    self._scores.popitem(last=False)
+            else:
+                self._scores.move_to_end(texts)
+            return score
 
     @vf.reward(weight=1.0)
     async def iapo_rubric(self, trace: Any) -> float:
@@ -198,7 +208,8 @@ class IAPOToolset(vf.Toolset[vf.ToolsetConfig]):
         # task arrives as, so the data is read by value.
         fields = task.model_dump() if hasattr(task, "model_dump") else dict(task)
         data = IAPOTaskData.model_validate(fields)
-        self._env, info = _env(data)
+        self._env = _env(data)
+        _, info = self._env.reset(options={"task_id": data.task_id})
         self._tools = info["tools"]
 
     def register(self, mcp: Any) -> None:
@@ -280,29 +291,25 @@ class IAPOTaskset(vf.Taskset[IAPOTask, IAPOTasksetConfig]):
             seed=config.seed,
             difficulty=config.difficulty,
             source=config.source,
-            frozen_test_list=config.source is None and config.split == "test" and not config.seed,
         )
         for task_id in ids:
             task = load_task(task_id)
             tools = get_family(task.family).tools_for(task)
-            system = system_prompt([t.schema for t in tools])
-            question = build_messages(system, task.question, [])[1]["content"][1]["text"]
-            prompt = [
-                vf.UserMessage(
-                    content=[
-                        vf.ImageUrlContentPart(
-                            image_url=vf.ImageUrlSource(url=image_data_url(task.image))
-                        ),
-                        vf.TextContentPart(text=question),
-                    ]
-                )
+            system, user = first_messages(task.question, [t.schema for t in tools])
+            # The env's user message, part for part: its one image placeholder is the task's.
+            parts = [
+                vf.ImageUrlContentPart(image_url=vf.ImageUrlSource(url=image_data_url(task.image)))
+                if part["type"] == "image"
+                else vf.TextContentPart(text=part["text"])
+                for part in user["content"]
             ]
+            prompt = [vf.UserMessage(content=parts)]
             yield IAPOTask(
                 IAPOTaskData(
                     id=task_id,
                     name=task_id,
                     prompt=prompt,
-                    system_prompt=system,
+                    system_prompt=system["content"],
                     task_id=task_id,
                     env_id=config.env_id,
                     max_turns=config.max_turns,

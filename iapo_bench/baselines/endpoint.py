@@ -8,8 +8,8 @@
   :class:`~iapo_bench.core.PolicyFailure`, an infrastructure error that the harness keeps out
   of the score.
 
-What goes over the wire (messages out, the reply back) is :mod:`iapo_bench.baselines.wire`;
-its functions are importable from here too. The ``openai`` client (the ``[judge]`` extra) is
+What goes over the wire (messages out, the reply back) is :mod:`iapo_bench.wire`; its
+functions are importable from here too. The ``openai`` client (the ``[judge]`` extra) is
 imported lazily: this module imports without it.
 """
 
@@ -24,14 +24,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from iapo_bench.aio import Endpoint, Requester
-from iapo_bench.baselines.wire import (
+from iapo_bench.core import PolicyFailure
+from iapo_bench.wire import (
     ToolImages,
     action_from_reply,
     image_data_url,
     reply_message,
     request_messages,
 )
-from iapo_bench.core import PolicyFailure
 
 __all__ = [
     "EndpointPolicy",
@@ -109,13 +109,13 @@ class EndpointPolicy:
     """A model behind an OpenAI-compatible ``/v1/chat/completions`` endpoint, as a policy.
 
     Each observation's chat (``info["messages"]``) is sent as one request
-    (:func:`~iapo_bench.baselines.wire.request_messages`), at most ``concurrency`` at a
+    (:func:`~iapo_bench.wire.request_messages`), at most ``concurrency`` at a
     time, with the tool schemas passed natively (``native_tools``; the server must parse
     tool calls: vLLM's ``--enable-auto-tool-choice --tool-call-parser hermes``) or left to
     the system prompt's Hermes block, the model then writing text actions itself. (The
     system prompt keeps that block either way, so that every policy reads the same prompt; a
     server whose chat template also lists native tools shows them twice.) The reply becomes
-    our text action (:func:`~iapo_bench.baselines.wire.action_from_reply`).
+    our text action (:func:`~iapo_bench.wire.action_from_reply`).
 
     Requests go through a :class:`~iapo_bench.aio.Requester`: a request that fails
     (connection refused, no reply within ``timeout`` seconds, HTTP 5xx, 408, 409, 429, a body

@@ -96,9 +96,16 @@ class TransformersVLMPolicy:
         return cls(model, processor, **options)
 
     @property
-    def settings(self) -> dict[str, float | int]:
-        """The generation settings that change what it writes (recorded with results)."""
+    def settings(self) -> dict[str, float | int | str]:
+        """What changes what it writes: its weights and generation settings (recorded).
+
+        The weights' hash keeps runs and the output cache from mixing two checkpoints saved
+        under one folder name (a training run overwrites its checkpoint).
+        """
+        from iapo_bench.models.load import weights_sha256
+
         return {
+            "weights_sha256": weights_sha256(self.model)[:16],
             "max_new_tokens": self.max_new_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
@@ -130,51 +137,36 @@ class TransformersVLMPolicy:
         self, observations: Sequence[Observation], infos: Sequence[Info]
     ) -> list[Generation]:
         """Generate for a batch and keep the token ids and log-probs of each message."""
-        import torch
+        from iapo_bench.models.generate import sample, sampling_seed
 
         batch = encode(
             self.processor,
             [info["messages"] for info in infos],
             [obs["images"] for obs in observations],
         ).to(self.model.device)
-        sampling = self.temperature > 0
-        options: dict[str, Any] = {"do_sample": sampling}
-        if sampling:
-            options |= {"temperature": self.temperature, "top_p": self.top_p}
-            # Seeded by the seed and the batch's prompts, not by how many calls came before:
-            # a batch samples the same wherever and whenever it runs (workers, resumes).
-            digest = hashlib.sha256(batch["input_ids"].cpu().numpy().tobytes()).digest()
-            torch.manual_seed(int.from_bytes(digest[:6], "big") ^ self.seed)
         tokenizer = self.processor.tokenizer
-        with torch.no_grad():
-            out = self.model.generate(
-                **batch,
-                max_new_tokens=self.max_new_tokens,
-                pad_token_id=tokenizer.pad_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-                output_scores=True,
-                return_dict_in_generate=True,
-                **options,
-            )
-        width = batch["input_ids"].shape[1]
-        new = out.sequences[:, width:]
-        # Scores are the processed logits generation sampled from: their log-softmax gives
-        # each chosen token's log-probability under the sampling distribution.
-        steps = torch.stack(out.scores, dim=1).float().log_softmax(dim=-1)
-        chosen = steps.gather(-1, new.unsqueeze(-1)).squeeze(-1)
+        # Seeded by the seed and the batch's prompts, not by how many calls came before: a
+        # batch samples the same wherever and whenever it runs (workers, resumes).
+        digest = hashlib.sha256(batch["input_ids"].cpu().numpy().tobytes()).hexdigest()
+        outputs = sample(
+            self.model,
+            tokenizer,
+            batch,
+            max_new_tokens=self.max_new_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            seed=sampling_seed(self.seed, digest),
+            logprobs=True,
+        )
         generations = []
-        for row in range(new.shape[0]):
-            ids = new[row].tolist()
-            end = (
-                ids.index(tokenizer.eos_token_id) + 1 if tokenizer.eos_token_id in ids else len(ids)
-            )
+        for row, (ids, logprobs, _) in enumerate(outputs):
             prompt = batch["input_ids"][row][batch["attention_mask"][row].bool()].tolist()
             generations.append(
                 Generation(
-                    text=tokenizer.decode(ids[:end], skip_special_tokens=True),
+                    text=tokenizer.decode(ids, skip_special_tokens=True),
                     prompt_ids=tuple(prompt),
-                    completion_ids=tuple(ids[:end]),
-                    logprobs=tuple(chosen[row, :end].tolist()),
+                    completion_ids=tuple(ids),
+                    logprobs=tuple(logprobs or ()),
                 )
             )
         return generations

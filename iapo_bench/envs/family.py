@@ -448,6 +448,12 @@ def _make_task(task_id: str) -> Task:
                 f"{source.split} tasks, {source.task_id(0)!r} to "
                 f"{source.task_id(len(source) - 1)!r}"
             )
+        unchanged = getattr(source, "unchanged", None)
+        if unchanged is not None and not unchanged(seed):
+            raise ValueError(
+                f"task id {task_id!r}: its files changed since they were opened, so they no "
+                f"longer hash to {version}; open the source again"
+            )
         return source.load(seed)
     family = get_family(family_name)
     if version != family.version:

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from iapo_bench.chat import split_system_prompt
 from iapo_bench.core import Box, ImageArray
+from iapo_bench.models.inputs import neutral_messages
 
 __all__ = [
     "KINDS",
@@ -256,7 +257,7 @@ def prompt_layout(
     """
     from PIL import Image
 
-    messages = list(prompt.messages)
+    messages = neutral_messages(prompt.messages, processor.tokenizer)  # as encode renders them
     pieces = _texts(messages)
     split = _MARKED.split(_render(processor, _with_sentinels(messages, pieces)))
     glue, numbers, inner = split[0::3], [int(n) for n in split[1::3]], split[2::3]

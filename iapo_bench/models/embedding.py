@@ -14,7 +14,8 @@ right-padded by :func:`~iapo_bench.models.logprobs.append_completions`, as every
 the completion tokens' log-probabilities and their sum f. Image features are computed once,
 without gradients: attribution treats them as inputs, never differentiating the vision tower.
 
-Supports the Qwen2-VL family (``model.model.get_image_features`` and ``get_rope_index``).
+Supports the Qwen2-VL family (``model.model.get_image_features`` and ``get_rope_index``), PEFT
+wrappers of it included (:func:`base_model`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 
 __all__ = [
     "EmbeddedBatch",
+    "base_model",
     "decision_logprobs",
     "decision_score",
     "embed",
@@ -67,6 +69,16 @@ class EmbeddedBatch:
         return int(self.input_ids.shape[1]) - self.prompt_width
 
 
+def base_model(model: Any) -> Any:
+    """The ``*ForConditionalGeneration`` inside PEFT's wrapper (or the model itself).
+
+    PEFT's ``PeftModel.model`` is the wrapped model, not its inner ``model`` that holds
+    ``get_image_features`` and ``get_rope_index``.
+    """
+    get_base = getattr(model, "get_base_model", None)
+    return get_base() if callable(get_base) else model
+
+
 def image_features(model: Any, pixel_values: Any, image_grid_thw: Any) -> Any:
     """The vision tower's merged features, one row per image token, in the model's dtype.
 
@@ -89,7 +101,7 @@ def image_features(model: Any, pixel_values: Any, image_grid_thw: Any) -> Any:
             which.append(len(kept))
             kept.append(index)
     with torch.no_grad():
-        out = model.model.get_image_features(
+        out = base_model(model).model.get_image_features(
             torch.cat([pieces[i] for i in kept]), image_grid_thw[kept], return_dict=True
         )
     features = list(out.pooler_output)
@@ -104,7 +116,7 @@ def position_ids(model: Any, batch: Any) -> Any:
     """
     if "mm_token_type_ids" not in batch:
         raise ValueError("3-D positions need mm_token_type_ids (see iapo_bench.models.logprobs)")
-    positions, _ = model.model.get_rope_index(
+    positions, _ = base_model(model).model.get_rope_index(
         batch["input_ids"],
         mm_token_type_ids=batch["mm_token_type_ids"],
         image_grid_thw=batch.get("image_grid_thw"),

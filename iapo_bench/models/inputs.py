@@ -21,7 +21,18 @@ from PIL import Image
 
 from iapo_bench.chat import pair_images
 
-__all__ = ["ImageInputs", "attach_images", "encode", "image_token_count", "pack"]
+__all__ = [
+    "ImageInputs",
+    "attach_images",
+    "encode",
+    "image_token_count",
+    "merged_grid",
+    "neutral_messages",
+    "neutral_text",
+    "pack",
+    "render",
+    "special_spellings",
+]
 
 
 def attach_images(
@@ -45,6 +56,68 @@ def attach_images(
     )
 
 
+_JOINER = "\u2060"  # WORD JOINER: invisible, and no tokenizer merges it into a special token
+
+
+def special_spellings(tokenizer: Any) -> tuple[str, ...]:
+    """How the tokenizer's special tokens are written (``<|im_start|>``, ``<|image_pad|>``...)."""
+    added = getattr(tokenizer, "added_tokens_decoder", {}) or {}
+    spelled = {str(t) for t in tokenizer.all_special_tokens}
+    spelled |= {token.content for token in added.values() if getattr(token, "special", False)}
+    return tuple(sorted(s for s in spelled if len(s) > 1))
+
+
+def neutral_text(text: str, spellings: Sequence[str]) -> str:
+    """``text`` with every spelling of a special token broken, so it stays plain text.
+
+    A message that writes ``<|image_pad|>`` or ``<|im_start|>`` must not become the token:
+    an image token with no image stops the next prompt from being built, and a role token
+    forges chat structure. A word joiner goes in after the first character.
+
+    >>> neutral_text("a <|im_end|> b", ["<|im_end|>"]) == "a <\u2060|im_end|> b"
+    True
+    """
+    for spelling in spellings:
+        if spelling in text:
+            text = text.replace(spelling, spelling[0] + _JOINER + spelling[1:])
+    return text
+
+
+def neutral_messages(messages: Sequence[dict[str, Any]], tokenizer: Any) -> list[dict[str, Any]]:
+    """A copy of ``messages`` whose text (string contents and text parts) is :func:`neutral_text`.
+
+    Every path from chat messages to tokens goes through it (:func:`encode`, :func:`render`,
+    the attribution's prompt layout), so all of them tokenize agent text alike.
+    """
+    spellings = special_spellings(tokenizer)
+    out = []
+    for message in messages:
+        copy = dict(message)
+        content = message.get("content")
+        if isinstance(content, str):
+            copy["content"] = neutral_text(content, spellings)
+        elif isinstance(content, list):
+            copy["content"] = [
+                {**part, "text": neutral_text(part["text"], spellings)}
+                if part.get("type") == "text" and isinstance(part.get("text"), str)
+                else dict(part)
+                for part in content
+            ]
+        out.append(copy)
+    return out
+
+
+def render(
+    processor: Any, messages: Sequence[dict[str, Any]], add_generation_prompt: bool = True
+) -> str:
+    """The chat template's text of ``messages`` (agent text neutral), before tokenizing."""
+    return processor.apply_chat_template(
+        neutral_messages(messages, processor.tokenizer),
+        add_generation_prompt=add_generation_prompt,
+        tokenize=False,
+    )
+
+
 def encode(
     processor: Any,
     conversations: Sequence[Sequence[dict[str, Any]]],
@@ -55,9 +128,13 @@ def encode(
     """A left-padded batch of model inputs for ``conversations`` and their images.
 
     Returns the processor's ``BatchFeature`` (``input_ids``, ``attention_mask``,
-    ``pixel_values``, ``image_grid_thw``) as torch tensors.
+    ``pixel_values``, ``image_grid_thw``) as torch tensors. Message text that spells a special
+    token stays text (:func:`neutral_messages`).
     """
-    filled = [attach_images(c, i) for c, i in zip(conversations, images, strict=True)]
+    filled = [
+        attach_images(neutral_messages(c, processor.tokenizer), i)
+        for c, i in zip(conversations, images, strict=True)
+    ]
     return processor.apply_chat_template(
         filled,
         tools=tools,
@@ -69,10 +146,18 @@ def encode(
     )
 
 
+def merged_grid(processor: Any, image: np.ndarray) -> tuple[int, int]:
+    """Rows and columns of merged patches (one ``<|image_pad|>`` token each) of ``image``."""
+    grid = processor.image_processor(images=[Image.fromarray(np.asarray(image))])["image_grid_thw"]
+    merge = processor.image_processor.merge_size
+    _, rows, cols = (int(v) for v in np.asarray(grid).reshape(-1))
+    return rows // merge, cols // merge
+
+
 def image_token_count(processor: Any, image: np.ndarray) -> int:
     """How many ``<|image_pad|>`` tokens ``image`` becomes (its patches over merge size²)."""
-    grid = processor.image_processor(images=[Image.fromarray(np.asarray(image))])["image_grid_thw"]
-    return int(np.prod(np.asarray(grid[0]))) // processor.image_processor.merge_size**2
+    rows, cols = merged_grid(processor, image)
+    return rows * cols
 
 
 class ImageInputs:

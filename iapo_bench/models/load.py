@@ -21,7 +21,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TINY_VLM_PATH", "load_vlm", "qwen2_5_vl_config"]
+__all__ = ["TINY_VLM_PATH", "load_vlm", "qwen2_5_vl_config", "state_fingerprint", "weights_sha256"]
 
 TINY_VLM_PATH = Path(__file__).resolve().parent / "assets" / "tiny-vlm"
 """The warm-started tiny VLM shipped with the package (``scripts/warm_start_tiny_vlm.py``)."""
@@ -138,3 +138,47 @@ def load_vlm(spec: str, seed: int = 0, dtype: Any = None) -> tuple[Any, Any]:
     if dtype is not None:
         model = model.to(dtype)
     return model.eval(), processor
+
+
+def state_fingerprint(model: Any) -> str:
+    """SHA-256 over a model's state dict in name order (every value, as float32 or int)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        data = tensor.detach().cpu()
+        data = data.float() if data.is_floating_point() else data  # numpy has no bfloat16
+        digest.update(key.encode())
+        digest.update(data.contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+_FILE_HASHES: dict[tuple[str, int, int], str] = {}
+
+
+def weights_sha256(model: Any) -> str:
+    """What weights a model holds: its folder's ``*.safetensors`` files' SHA-256, else its state.
+
+    A model loaded from a folder and not changed since is named by its files (memoised by
+    path, size and modification time, so a folder overwritten by further training is hashed
+    anew); a model built or changed in memory, by :func:`state_fingerprint`. Results,
+    caches and run metadata carry it, so two different weights are never mixed under one name.
+    """
+    import hashlib
+
+    folder = Path(str(getattr(model, "name_or_path", "") or ""))
+    files = sorted(folder.glob("*.safetensors")) if folder.is_dir() else []
+    if not files or getattr(model, "training", False):
+        return state_fingerprint(model)
+    digest = hashlib.sha256()
+    for path in files:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in _FILE_HASHES:
+            file_digest = hashlib.sha256()
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 24), b""):
+                    file_digest.update(block)
+            _FILE_HASHES[key] = file_digest.hexdigest()
+        digest.update(_FILE_HASHES[key].encode())
+    return digest.hexdigest()

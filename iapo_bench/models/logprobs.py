@@ -49,21 +49,29 @@ def append_completions(batch: Any, completions: Sequence[Sequence[int]], pad_tok
 
 
 def completion_logprobs(
-    model: Any, batch: Any, completions: Sequence[Sequence[int]], pad_token_id: int
+    model: Any,
+    batch: Any,
+    completions: Sequence[Sequence[int]],
+    pad_token_id: int,
+    suppressed: Sequence[int] = (),
 ) -> list[Any]:
     """Per-token log-probabilities of each completion given its prompt, in one forward pass.
 
     Returns one 1-D tensor per row (graph attached when called with gradients enabled, so
-    the trainer can use it for its loss). Raises ``ValueError`` when the batch lacks
-    ``mm_token_type_ids`` but holds images: the model would place tokens wrongly.
+    the trainer can use it for its loss). ``suppressed`` token ids are left out of the
+    distribution, as generation leaves them out (:func:`~iapo_bench.models.generate.sample`).
+    Raises ``ValueError`` when the batch lacks ``mm_token_type_ids`` but holds images: the
+    model would place tokens wrongly.
     """
     if "pixel_values" in batch and "mm_token_type_ids" not in batch:
         raise ValueError("a batch with images needs mm_token_type_ids for the model's positions")
     full = append_completions(batch, completions, pad_token_id)
     completion_mask = full.pop("completion_mask").bool()
-    logits = model(**full).logits
+    logits = model(**full).logits[:, :-1].float()
+    if suppressed:
+        logits[..., list(suppressed)] = float("-inf")
     # The token at position t is predicted by the logits at t - 1.
-    logprobs = logits[:, :-1].float().log_softmax(dim=-1)
+    logprobs = logits.log_softmax(dim=-1)
     targets = full["input_ids"][:, 1:]
     chosen = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     shifted = completion_mask[:, 1:]

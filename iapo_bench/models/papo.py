@@ -28,16 +28,6 @@ from iapo_bench.models.blocks import Prompt
 __all__ = ["MaskedImageTerms", "mask_patches", "masked_image_kl", "masked_image_terms"]
 
 
-def _grid(processor: Any, image: np.ndarray) -> tuple[int, int]:
-    """Rows and columns of merged patches the processor makes of ``image``."""
-    from PIL import Image
-
-    grid = processor.image_processor(images=[Image.fromarray(image)])["image_grid_thw"]
-    merge = processor.image_processor.merge_size
-    _, rows, cols = (int(v) for v in np.asarray(grid).reshape(-1))
-    return rows // merge, cols // merge
-
-
 def mask_patches(
     image: np.ndarray, rows: int, cols: int, ratio: float, rng: np.random.Generator
 ) -> np.ndarray:
@@ -70,7 +60,9 @@ def _completion_logprobs(model: Any, batch: Any, completions: Sequence[Sequence[
     full = append_completions(batch, completions, pad)
     mask = full.pop("completion_mask").bool()
     width = max(len(c) for c in completions)
-    device = model.get_input_embeddings().weight.device
+    # From the parameters: a DDP-wrapped model forwards nothing else (its forward is used, so
+    # the gradient hooks run).
+    device = next(model.parameters()).device
     full = {k: v.to(device) if hasattr(v, "to") else v for k, v in full.items()}
     logits = model(**full, use_cache=False, logits_to_keep=width + 1).logits[:, :-1]
     targets = full["input_ids"][:, -width:]
@@ -109,8 +101,13 @@ def masked_image_terms(
     from ``seed`` and the image's pixels, so a call is reproducible and the G rollouts of one
     prompt are compared under the same mask.
     """
-    from iapo_bench.models.inputs import encode
+    from iapo_bench.models.inputs import encode, merged_grid
 
+    if estimator == "k3" and direction == "reverse":
+        raise ValueError(
+            "the k3 estimator needs tokens drawn from the first distribution: the decisions "
+            "come from the policy on the original image, so only direction='forward' is unbiased"
+        )
     if len(prompts) != len(decisions):
         raise ValueError(f"{len(prompts)} prompts for {len(decisions)} decisions")
     if not prompts:
@@ -126,7 +123,7 @@ def masked_image_terms(
             # see the same masked image, and a new seed draws new masks.
             mask_patches(
                 image,
-                *_grid(processor, image),
+                *merged_grid(processor, image),
                 mask_ratio,
                 np.random.default_rng([seed, zlib.crc32(image.tobytes())]),
             )

@@ -14,16 +14,31 @@ from iapo_bench.train.grpo import load_config, train
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, object]:
-    """``KEY=VALUE`` pairs; each value is read as JSON when it parses, else as a string."""
+    """``KEY=VALUE`` pairs; each value is read as JSON when it parses, else as a string.
+
+    A dotted key sets a field of a table: ``attribution.steps=4``.
+
+    >>> parse_overrides(["steps=2", "run_dir=runs/x", "attribution.steps=4"])
+    {'steps': 2, 'run_dir': 'runs/x', 'attribution': {'steps': 4}}
+    """
     overrides: dict[str, object] = {}
     for pair in pairs:
-        key, sep, value = pair.partition("=")
+        key, sep, text = pair.partition("=")
         if not sep or not key:
             raise ValueError(f"--set takes KEY=VALUE, got {pair!r}")
+        value: object
         try:
-            overrides[key] = json.loads(value)
+            value = json.loads(text)
         except ValueError:
-            overrides[key] = value
+            value = text
+        *tables, name = key.split(".")
+        target = overrides
+        for table in tables:
+            inner = target.setdefault(table, {})
+            if not isinstance(inner, dict):
+                raise ValueError(f"--set {pair!r}: {table!r} is not a table")
+            target = inner
+        target[name] = value
     return overrides
 
 

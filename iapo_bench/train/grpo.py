@@ -112,7 +112,7 @@ class TrainConfig(BaseModel):
     temperature: float = Field(default=1.0, gt=0)
     """Sampling temperature of rollouts (1.0: the policy's own distribution)."""
     top_p: float = Field(default=1.0, gt=0, le=1)
-    """Nucleus sampling mass of rollouts."""
+    """Nucleus sampling mass of rollouts: must stay 1 (the loss scores the full distribution)."""
 
     # -- optimisation ----------------------------------------------------------------------
     learning_rate: float = Field(default=1e-6, gt=0)
@@ -177,6 +177,11 @@ class TrainConfig(BaseModel):
                 object.__setattr__(self, name, 0.0)
         if self.iapo is None:
             object.__setattr__(self, "iapo", False)
+        if self.top_p < 1:
+            raise ValueError(
+                "top_p: the loss scores tokens under the full distribution at the sampling "
+                "temperature; nucleus sampling would make every update off-policy"
+            )
         needs_teacher = self.iapo or self.distill_beta or (self.trm_weight and not self.trm_judge)
         if needs_teacher and self.teacher is None:
             raise ValueError(f"teacher: method {self.method!r} needs a teacher model")
@@ -193,7 +198,12 @@ def load_config(path: str | Path, **overrides: Any) -> TrainConfig:
 
     from iapo_bench.tomlfile import read_toml
 
-    values = read_toml(path) | overrides
+    values = read_toml(path)
+    for key, value in overrides.items():  # a table overridden field by field
+        if isinstance(value, dict) and isinstance(values.get(key), dict):
+            values[key] = values[key] | value
+        else:
+            values[key] = value
     try:
         return TrainConfig.model_validate(values)
     except pydantic.ValidationError as error:
@@ -291,7 +301,12 @@ def _load_models(config: TrainConfig, device: Any, resume_from: Path | None) -> 
 
 
 def _reference_logprobs(
-    config: TrainConfig, models: _Models, policy: Any, batch: Any, mask: Any
+    config: TrainConfig,
+    models: _Models,
+    policy: Any,
+    batch: Any,
+    mask: Any,
+    scoring: dict[str, Any],
 ) -> Any:
     """Log-probabilities of the generated tokens under the frozen reference (None at beta 0)."""
     from iapo_bench.train.loss import generated_distributions
@@ -300,8 +315,8 @@ def _reference_logprobs(
         return None
     if config.lora_rank:  # the base model with the adapters switched off
         with policy.disable_adapter():
-            return generated_distributions(policy, batch, mask)[0]
-    return generated_distributions(models.reference, batch, mask)[0]
+            return generated_distributions(policy, batch, mask, **scoring)[0]
+    return generated_distributions(models.reference, batch, mask, **scoring)[0]
 
 
 def _update(
@@ -323,12 +338,21 @@ def _update(
     """
     import torch
 
+    from iapo_bench.models.generate import suppressed_token_ids
     from iapo_bench.models.inputs import pack
-    from iapo_bench.train.loss import generated_distributions, kl_full, policy_loss
+    from iapo_bench.train.loss import (
+        generated_distributions,
+        generated_mask,
+        kl_full,
+        policy_loss,
+    )
 
     unwrapped = accelerator.unwrap_model(policy)
     device = accelerator.device
-    pad = models.processor.tokenizer.pad_token_id
+    tokenizer = models.processor.tokenizer
+    pad = tokenizer.pad_token_id
+    # Scored under the distribution the tokens were sampled from (temperature, no vision ids).
+    scoring = {"temperature": config.temperature, "suppressed": suppressed_token_ids(tokenizer)}
     chunks = [
         rollouts[i : i + config.micro_batch_size]
         for i in range(0, len(rollouts), config.micro_batch_size)
@@ -337,10 +361,7 @@ def _update(
 
     def inputs(chunk: list[Any]) -> tuple[dict[str, Any], Any]:
         batch = pack([r.ids for r in chunk], [r.images for r in chunk], image_inputs, pad)
-        width = batch["input_ids"].shape[1]
-        mask = torch.zeros((len(chunk), width), dtype=torch.bool)
-        for row, rollout in enumerate(chunk):
-            mask[row, width - len(rollout.ids) :] = torch.as_tensor(rollout.generated)
+        mask = generated_mask([r.generated for r in chunk], batch["input_ids"].shape[1])
         return {k: v.to(device) for k, v in batch.items()}, mask.to(device)
 
     # The old and reference log-probabilities, once per step, without gradients.
@@ -349,11 +370,11 @@ def _update(
         for chunk in chunks:
             batch, mask = inputs(chunk)
             old = (
-                generated_distributions(unwrapped, batch, mask)[0]
+                generated_distributions(unwrapped, batch, mask, **scoring)[0]
                 if config.updates_per_step > 1
                 else None
             )
-            reference = _reference_logprobs(config, models, unwrapped, batch, mask)
+            reference = _reference_logprobs(config, models, unwrapped, batch, mask, scoring)
             fixed.append({"old": old, "reference": reference})
 
     totals: dict[str, float] = {}
@@ -372,7 +393,7 @@ def _update(
             sync = index == len(chunks) - 1
             context = accelerator.no_sync(policy) if not sync else contextlib.nullcontext()
             with context, accelerator.autocast():
-                chosen, distributions = generated_distributions(policy, batch, mask)
+                chosen, distributions = generated_distributions(policy, batch, mask, **scoring)
                 old = fixed[index]["old"] if fixed[index]["old"] is not None else chosen.detach()
                 loss_per_token, stats = policy_loss(
                     chosen,
@@ -390,7 +411,7 @@ def _update(
                     _add(totals, "kl", float(stats["kl"].sum()) / total_tokens)
                 if config.distill_beta:
                     with torch.no_grad():
-                        teacher = generated_distributions(models.teacher, batch, mask)[1]
+                        teacher = generated_distributions(models.teacher, batch, mask, **scoring)[1]
                     distill = kl_full(teacher, distributions).sum() / total_tokens
                     loss = loss + config.distill_beta * distill
                     _add(totals, "distill_kl", float(distill.detach()))
@@ -457,19 +478,20 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
     """
     import gymnasium as gym
     import torch
-    from accelerate import Accelerator
 
+    from iapo_bench.models.generate import sampling_seed
     from iapo_bench.models.inputs import ImageInputs
+    from iapo_bench.models.load import state_fingerprint
     from iapo_bench.train.checkpoint import latest_checkpoint, load_state, save_checkpoint
     from iapo_bench.train.loss import group_advantages
     from iapo_bench.train.metrics import MetricsLog, progress_bar, step_row
-    from iapo_bench.train.rollout import Sampling, play, sampling_seed
+    from iapo_bench.train.rollout import Sampling, play
     from iapo_bench.train.terms import attribution_penalties, make_trm_judge, trm_scores
 
     run_dir = Path(config.run_dir)
     gpu = torch.cuda.is_available()
     mixed = "bf16" if config.dtype == "bfloat16" or (config.dtype == "auto" and gpu) else "no"
-    accelerator = Accelerator(cpu=not gpu, mixed_precision=mixed)
+    accelerator = _accelerator(cpu=not gpu, mixed_precision=mixed)
     rank, world = accelerator.process_index, accelerator.num_processes
 
     # -- set up, or resume ---------------------------------------------------------------
@@ -498,7 +520,10 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
     if accelerator.is_main_process:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "config.json").write_text(config.model_dump_json(indent=2) + "\n")
+    # Everything that holds a thread, a connection or a file is closed however the run ends.
+    closing = contextlib.ExitStack()
     log = MetricsLog(run_dir, start_step, config.tensorboard, accelerator)
+    closing.callback(log.close)
     envs = {
         env_id: [
             gym.make(env_id, max_turns=config.max_turns, rubric=_rubric(config, env_id)).unwrapped
@@ -506,6 +531,9 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
         ]
         for env_id in config.env_ids
     }
+    for pool in envs.values():
+        for env in pool:
+            closing.callback(env.close)
     sampling = Sampling(config.max_new_tokens, config.temperature, config.top_p)
     judge = None
     if config.trm_weight:
@@ -517,10 +545,11 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
         judge = make_trm_judge(
             judge_model, judge_processor, config.trm_judge or str(config.teacher)
         )
+        closing.callback(judge.close)
 
     # -- the loop ------------------------------------------------------------------------
     show = progress and accelerator.is_main_process
-    with progress_bar(config.steps, start_step, show) as bar:
+    with closing, progress_bar(config.steps, start_step, show) as bar:
         for step in range(start_step, config.steps):
             began = time.perf_counter()
             task_ids = _task_ids(config, step, rank, world)
@@ -616,16 +645,10 @@ def train(config: TrainConfig, *, progress: bool = True) -> Path:
     if world > 1:  # each rank says what it ended with: DDP keeps them equal
         ranks = run_dir / "ranks"
         ranks.mkdir(parents=True, exist_ok=True)
-        fingerprint = _fingerprint(accelerator.unwrap_model(policy))
+        fingerprint = state_fingerprint(accelerator.unwrap_model(policy))
         (ranks / f"rank{rank}.json").write_text(
             json.dumps({"rank": rank, "parameters": fingerprint})
         )
-    for pool in envs.values():
-        for env in pool:
-            env.close()
-    if judge is not None:
-        judge.close()
-    log.close()
     return run_dir
 
 
@@ -638,15 +661,30 @@ def _fixed(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if k not in _EXTENDABLE}
 
 
-def _fingerprint(model: Any) -> str:
-    """SHA-256 over a model's parameters, in name order: equal on every DDP rank."""
-    import hashlib
+def _accelerator(**options: Any) -> Any:
+    """Accelerate's ``Accelerator``; a process-wide state another library set up is replaced.
 
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().float().cpu().numpy().tobytes())
-    return digest.hexdigest()
+    accelerate keeps one state per process; a TRL trainer run before in the same process (a
+    notebook, a test session) leaves it set to its own precision, and a new ``Accelerator``
+    with other settings raises. Out of a distributed launch that state holds nothing we need.
+    """
+    import warnings
+
+    from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
+
+    try:
+        return Accelerator(**options)
+    except ValueError as error:
+        if "already been initialized" not in str(error):
+            raise
+        warnings.warn(
+            f"accelerate was set up in this process with other settings ({error}); "
+            "resetting it for this training run",
+            stacklevel=3,
+        )
+        AcceleratorState._reset_state(reset_partial_state=True)
+        return Accelerator(**options)
 
 
 def _env_of(task_id: str, config: TrainConfig) -> str:

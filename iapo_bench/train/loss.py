@@ -19,6 +19,7 @@ from typing import Any
 __all__ = [
     "entropy",
     "generated_distributions",
+    "generated_mask",
     "group_advantages",
     "kl_full",
     "policy_loss",
@@ -47,20 +48,46 @@ def group_advantages(rewards: Sequence[float], group_size: int, scale: bool = Tr
     return out
 
 
-def generated_distributions(model: Any, batch: dict[str, Any], generated: Any) -> tuple[Any, Any]:
+def generated_mask(generated: Sequence[Sequence[bool]], width: int) -> Any:
+    """``(B, width)`` bool: each row's per-token flags, right-aligned as :func:`pack` left-pads.
+
+    >>> generated_mask([[False, True], [True]], 3).tolist()
+    [[False, False, True], [False, False, True]]
+    """
+    import torch
+
+    mask = torch.zeros((len(generated), width), dtype=torch.bool)
+    for row, flags in enumerate(generated):
+        if flags:
+            mask[row, width - len(flags) :] = torch.as_tensor(list(flags))
+    return mask
+
+
+def generated_distributions(
+    model: Any,
+    batch: dict[str, Any],
+    generated: Any,
+    temperature: float = 1.0,
+    suppressed: Sequence[int] = (),
+) -> tuple[Any, Any]:
     """Log-probabilities of the generated tokens and the log-distributions they came from.
 
     ``batch`` is :func:`~iapo_bench.models.inputs.pack`'s output (left-padded ids, the
     images); ``generated`` a ``(B, W)`` bool tensor aligned with its ids, True where the
-    policy generated the token. Returns ``(chosen, distributions)``: ``chosen`` is ``(N,)``,
-    the log-probability of each generated token in row-major order, ``distributions`` is
-    ``(N, V)``, each one's full log-distribution. Only the N positions' logits are turned
-    into log-probabilities, so memory grows with N x V, not B x W x V. The graph is kept.
+    policy generated the token. The distribution is the one tokens were sampled from: the
+    logits over ``temperature``, the ``suppressed`` ids (the vision tokens) left out. Returns
+    ``(chosen, distributions)``: ``chosen`` is ``(N,)``, the log-probability of each generated
+    token in row-major order, ``distributions`` is ``(N, V)``, each one's full
+    log-distribution. The model computes all ``(B, W, V)`` logits; only the N selected rows
+    become float32 log-probabilities. The graph is kept.
     """
     logits = model(**batch, use_cache=False).logits
     # The token at column t is predicted by the logits at t - 1.
     targets = generated[:, 1:]
-    selected = logits[:, :-1][targets].float().log_softmax(dim=-1)
+    selected = logits[:, :-1][targets].float() / temperature
+    if suppressed:
+        selected[:, list(suppressed)] = float("-inf")
+    selected = selected.log_softmax(dim=-1)
     tokens = batch["input_ids"][:, 1:][targets]
     chosen = selected.gather(-1, tokens.unsqueeze(-1)).squeeze(-1)
     return chosen, selected
@@ -98,10 +125,14 @@ def policy_loss(
 
 
 def kl_full(first: Any, second: Any) -> Any:
-    """KL(first || second) per row, over the whole vocabulary, from log-distributions ``(N, V)``."""
-    return (first.exp() * (first - second)).sum(dim=-1)
+    """KL(first || second) per row, over the whole vocabulary, from log-distributions ``(N, V)``.
+
+    Tokens that ``first`` gives no mass (suppressed, at -inf) add nothing.
+    """
+    terms = first.exp() * (first - second)
+    return terms.nan_to_num(nan=0.0).sum(dim=-1)
 
 
 def entropy(distributions: Any) -> Any:
-    """The entropy of each row of log-distributions ``(N, V)``, in nats."""
-    return -(distributions.exp() * distributions).sum(dim=-1)
+    """The entropy of each row of log-distributions ``(N, V)``, in nats (0 log 0 = 0)."""
+    return -(distributions.exp() * distributions).nan_to_num(nan=0.0).sum(dim=-1)

@@ -32,10 +32,7 @@ def plot_run(run_dir: str | Path, window: int = 5, out: str | Path | None = None
 
     Raises ``ValueError`` when the folder holds no ``metrics.csv``.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # no pyplot: the caller's backend is left alone
 
     run_dir = Path(run_dir)
     path = run_dir / METRICS

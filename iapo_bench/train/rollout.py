@@ -22,7 +22,6 @@ with its rubric at the end, exactly as in evaluation.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -30,9 +29,10 @@ import numpy as np
 
 from iapo_bench.core import Trajectory
 from iapo_bench.envs.env import ToolUseEnv
-from iapo_bench.models.inputs import ImageInputs, encode, pack
+from iapo_bench.models.generate import sample, sampling_seed
+from iapo_bench.models.inputs import ImageInputs, encode, pack, render
 
-__all__ = ["Rollout", "Sampling", "continuation_ids", "play", "sampling_seed"]
+__all__ = ["Rollout", "Sampling", "continuation_ids", "play"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +61,6 @@ class Rollout:
     """Every token so far: prompt, generated messages, the env's answers."""
     generated: list[bool]
     """Per token: whether the policy generated it (only those carry loss)."""
-    sample_logprobs: list[float]
-    """Per token: the log-probability it was sampled with (0 where not generated)."""
     images: list[np.ndarray]
     """The images the ids' image tokens stand for, in order (the env's arrays)."""
     first_messages: list[dict[str, Any]]
@@ -93,18 +91,6 @@ class Rollout:
         return sum(self.generated)
 
 
-def sampling_seed(*parts: int | str) -> int:
-    """A 63-bit seed from its parts (run seed, step, rank, turn): the same wherever it runs."""
-    digest = hashlib.sha256(repr(parts).encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 1
-
-
-def _render(processor: Any, messages: Sequence[dict[str, Any]], generation_prompt: bool) -> str:
-    return processor.apply_chat_template(
-        list(messages), add_generation_prompt=generation_prompt, tokenize=False
-    )
-
-
 def continuation_ids(
     processor: Any, messages: Sequence[dict[str, Any]], images: Sequence[np.ndarray], ended: bool
 ) -> list[int]:
@@ -119,8 +105,8 @@ def continuation_ids(
     generated).
     """
     last = max(i for i, m in enumerate(messages) if m["role"] == "assistant")
-    prefix = _render(processor, messages[: last + 1], generation_prompt=False)
-    full = _render(processor, messages, generation_prompt=True)
+    prefix = render(processor, messages[: last + 1], add_generation_prompt=False)
+    full = render(processor, messages, add_generation_prompt=True)
     end_of_turn = processor.tokenizer.eos_token
     cut = prefix.rfind(end_of_turn)
     if cut < 0 or not full.startswith(prefix):
@@ -157,7 +143,6 @@ def _start(
                     env=env,
                     ids=list(prompt),
                     generated=[False] * len(prompt),
-                    sample_logprobs=[0.0] * len(prompt),
                     images=list(env.images),
                     first_messages=messages,
                     prompt_length=len(prompt),
@@ -173,10 +158,8 @@ def _generate(
     image_inputs: ImageInputs,
     sampling: Sampling,
     seed: int,
-) -> list[tuple[list[int], list[float], bool]]:
-    """One message per rollout: its ids (through the end-of-turn token), their log-probs."""
-    import torch
-
+) -> list[tuple[list[int], list[float] | None, bool]]:
+    """One message per rollout: its ids (through the end-of-turn token) and whether it ended."""
     tokenizer = processor.tokenizer
     batch = pack(
         [r.ids for r in rollouts],
@@ -186,31 +169,15 @@ def _generate(
     )
     device = next(model.parameters()).device
     batch = {k: v.to(device) for k, v in batch.items()}
-    options: dict[str, Any] = {"do_sample": sampling.temperature > 0}
-    if sampling.temperature > 0:
-        options |= {"temperature": sampling.temperature, "top_p": sampling.top_p}
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        out = model.generate(
-            **batch,
-            max_new_tokens=sampling.max_new_tokens,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            output_scores=True,
-            return_dict_in_generate=True,
-            **options,
-        )
-    width = batch["input_ids"].shape[1]
-    new = out.sequences[:, width:]
-    steps = torch.stack(out.scores, dim=1).float().log_softmax(dim=-1)
-    chosen = steps.gather(-1, new.unsqueeze(-1)).squeeze(-1)
-    results = []
-    for row in range(new.shape[0]):
-        ids = new[row].tolist()
-        ended = tokenizer.eos_token_id in ids
-        end = ids.index(tokenizer.eos_token_id) + 1 if ended else len(ids)
-        results.append((ids[:end], chosen[row, :end].tolist(), ended))
-    return results
+    return sample(
+        model,
+        tokenizer,
+        batch,
+        max_new_tokens=sampling.max_new_tokens,
+        temperature=sampling.temperature,
+        top_p=sampling.top_p,
+        seed=seed,
+    )
 
 
 def play(
@@ -237,10 +204,9 @@ def play(
         generated = _generate(
             model, processor, live, image_inputs, sampling, sampling_seed(seed, turn)
         )
-        for rollout, (ids, logprobs, ended) in zip(live, generated, strict=True):
+        for rollout, (ids, _, ended) in zip(live, generated, strict=True):
             rollout.ids += ids
             rollout.generated += [True] * len(ids)
-            rollout.sample_logprobs += logprobs
             rollout.turns += 1
             if rollout.first_decision_end < 0:
                 rollout.first_decision_end = len(rollout.ids)
@@ -257,7 +223,6 @@ def play(
             more = continuation_ids(processor, info["messages"], added, ended)
             rollout.ids += more
             rollout.generated += [False] * len(more)
-            rollout.sample_logprobs += [0.0] * len(more)
             rollout.images = images
         turn += 1
     return rollouts

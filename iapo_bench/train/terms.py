@@ -6,7 +6,8 @@ the advantages are computed.
 
 - :func:`make_trm_judge` / :func:`trm_scores`: the tool process reward model: the LLM judge
   with the ``tool_call`` template, scored by a local model (the teacher by default), asked
-  whether each first tool call is a sound step; an answer without a call scores 0.
+  whether each first tool call is a sound step; an answer without a call scores 0. It reads
+  the question and the call as text: a text-only judge, as a process reward model is.
 - :func:`attribution_penalties`: IAPO's p, q and D of each first decision, the student's
   own generated ids forced on both models
   (:func:`~iapo_bench.rewards.attribution.attribution_penalty`).
@@ -28,11 +29,16 @@ __all__ = ["attribution_penalties", "make_trm_judge", "trm_scores"]
 
 
 def make_trm_judge(model: Any, processor: Any, name: str) -> Any:
-    """The TRM judge: :class:`LLMJudge` with the ``tool_call`` template over a local model."""
+    """The TRM judge: :class:`LLMJudge` with the ``tool_call`` template over a local model.
+
+    The judge reads text only (the question and the call, as the template gives them), as a
+    tool process reward model does; it does not see the image. A local model is never
+    unreachable, so the judge has no timeout and no retries: any failure is a bug, raised.
+    """
     from iapo_bench.rewards.judge import LLMJudge, TransformersJudge
 
     backend = TransformersJudge(model, processor.tokenizer, name=name)
-    return LLMJudge(backend, template="tool_call", cache_path=False)
+    return LLMJudge(backend, template="tool_call", cache_path=False, timeout=1e9, retries=0)
 
 
 def trm_scores(judge: Any, rollouts: Sequence[Any]) -> list[float]:
@@ -50,6 +56,8 @@ def trm_scores(judge: Any, rollouts: Sequence[Any]) -> list[float]:
             asked[i] = JudgeInput(question=question, reference="", prediction=call)
     scores = [0.0] * len(rollouts)
     for i, verdict in zip(asked, judge.verdicts(list(asked.values())), strict=True):
+        if verdict.fallback:  # never a silent 0: the reward would be the judge's failure
+            raise RuntimeError(f"the TRM judge could not score a tool call: {verdict.error}")
         scores[i] = verdict.score
     return scores
 

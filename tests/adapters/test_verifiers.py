@@ -11,9 +11,11 @@ import asyncio
 import json
 import threading
 import time
+import types
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import gymnasium as gym
 import pytest
 
 pytest.importorskip("verifiers.v1", reason="needs the [verifiers] extra (verifiers==0.4.0)")
@@ -123,6 +125,30 @@ def test_taskset_prompts_carry_the_image_question_and_tool_schemas():
     assert parts[0].image_url.url.startswith("data:image/png;base64,")
     assert parts[1].text == loaded.question
     assert "<tools>" in data.system_prompt and '"name": "zoom"' in data.system_prompt
+    # The env's own first prompt: its system message, and the image then the question.
+    env = gym.make("ToolUse-Chart-v0")
+    _, info = env.reset(options={"task_id": data.task_id})
+    env.close()
+    system, user = info["messages"]
+    assert data.system_prompt == system["content"]
+    assert [p.type for p in parts] == ["image_url", "text"]
+    assert [p["type"] for p in user["content"]] == ["image", "text"]
+
+
+def test_taskset_selection_is_the_adapters_and_the_test_split_its_frozen_list():
+    from iapo_bench.adapters.trl import task_ids
+    from iapo_bench.envs import get_family
+
+    config = IAPOTasksetConfig(env_id="ToolUse-OCR-v0", split="validation", size=3, seed=4)
+    assert [t.key for t in IAPOTaskset(config)] == task_ids(
+        "ToolUse-OCR-v0", split="validation", size=3, seed=4
+    )
+    frozen = IAPOTasksetConfig(env_id="ToolUse-OCR-v0", size=2)  # split defaults to test
+    assert [t.key for t in IAPOTaskset(frozen)] == list(
+        get_family("ocr").frozen_test_list().task_ids[:2]
+    )
+    with pytest.raises(ValueError, match="frozen test list"):
+        list(IAPOTaskset(IAPOTasksetConfig(env_id="ToolUse-OCR-v0", size=2, seed=5)))
 
 
 def test_replay_scores_answers_and_truncation_with_the_env_rubric():
@@ -139,6 +165,39 @@ def test_replay_scores_answers_and_truncation_with_the_env_rubric():
     two = AssistantMessage(tool_calls=[call, call])  # one action a turn, as the env scores it
     _, parts = replay(data, [two, AssistantMessage(content=f"<answer>{answer}</answer>")])
     assert parts["exact_match"] == 1.0
+    counted = data.model_copy(update={"rubric": "exact_match:1,parse_error_several_actions:0"})
+    _, parts = replay(counted, [two, AssistantMessage(content=f"<answer>{answer}</answer>")])
+    assert parts["parse_error_several_actions"] == 1.0
+
+
+def test_scores_are_replayed_once_per_rollout_and_kept_in_bounded_memory(monkeypatch):
+    from verifiers.v1 import AssistantMessage
+
+    from iapo_bench.adapters import verifiers as adapter
+
+    task = first_task("ToolUse-OCR-v0")
+    replays = []
+    real = adapter._replay_actions
+
+    def counted(data, texts):
+        replays.append(texts)
+        return real(data, texts)
+
+    monkeypatch.setattr(adapter, "_replay_actions", counted)
+
+    def trace(text):
+        return types.SimpleNamespace(id=text, assistant_messages=[AssistantMessage(content=text)])
+
+    answer = load_task(task.data.task_id).answer
+    right = trace(f"<answer>{answer}</answer>")
+    assert asyncio.run(task.iapo_components(right)) == {"iapo/exact_match": 1.0}
+    assert asyncio.run(task.iapo_rubric(right)) == 1.0
+    assert len(replays) == 1  # the metric and the reward read one replay
+    for index in range(IAPOTask.SCORES_KEPT + 10):  # a long run
+        assert asyncio.run(task.iapo_rubric(trace(f"<answer>x{index}</answer>"))) == 0.0
+    assert len(task._scores) == IAPOTask.SCORES_KEPT
+    assert asyncio.run(task.iapo_rubric(right)) == 1.0  # dropped long ago: replayed again
+    assert len(replays) == IAPOTask.SCORES_KEPT + 12
 
 
 def test_a_rollout_through_verifiers_runs_our_tool_server_and_scores_with_our_rubric(tmp_path):

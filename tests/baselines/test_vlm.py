@@ -10,6 +10,7 @@ import iapo_bench.envs  # noqa: E402, F401  (registers the ids)
 from iapo_bench.baselines import OracleAgent  # noqa: E402
 from iapo_bench.baselines.vlm import TransformersVLMPolicy  # noqa: E402
 from iapo_bench.leaderboard import run_episodes, task_ids_for  # noqa: E402
+from iapo_bench.models.generate import suppressed_token_ids  # noqa: E402
 from iapo_bench.models.inputs import encode  # noqa: E402
 from iapo_bench.models.logprobs import completion_logprobs  # noqa: E402
 from iapo_bench.models.tiny import build_tiny_vlm  # noqa: E402
@@ -77,8 +78,11 @@ def test_logprobs_are_those_of_one_forward_pass_over_prompt_and_completion(tiny)
     generations = policy.generate(obs, infos)
     batch = encode(processor, [i["messages"] for i in infos], [o["images"] for o in obs])
     completions = [g.completion_ids for g in generations]
+    suppressed = suppressed_token_ids(processor.tokenizer)  # never sampled: not in the scores
     with torch.no_grad():
-        scored = completion_logprobs(model, batch, completions, processor.tokenizer.pad_token_id)
+        scored = completion_logprobs(
+            model, batch, completions, processor.tokenizer.pad_token_id, suppressed
+        )
     for generation, logprobs in zip(generations, scored, strict=True):
         # Cached incremental decoding and one full pass differ by float32 rounding only
         # (about 1e-6); 1-D positions after the second image move them by far more.

@@ -331,3 +331,17 @@ def test_specs_parse_and_bad_ones_are_named():
         open_source("chartqa:/nowhere/at/all/test")
     with pytest.raises(SourceError, match="unknown chartqa options"):
         open_source("chartqa:/tmp?bogus=1")
+
+
+def test_a_task_whose_image_changed_after_opening_is_refused(tmp_path):
+    root = write_chartqa(tmp_path / "data")
+    source = open_source(f"chartqa:{root}")
+    load_task.cache_clear()
+    first = source.task_ids()[0]
+    load_task(first)  # fine as opened
+    load_task.cache_clear()
+    image = source.records[0].image
+    image.write_bytes(image.read_bytes() + b"\0")  # the bytes behind the hash change
+    os.utime(image, ns=(image.stat().st_atime_ns, image.stat().st_mtime_ns + 10**9))
+    with pytest.raises(ValueError, match="changed since they were opened"):
+        load_task(first)

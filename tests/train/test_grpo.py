@@ -62,8 +62,28 @@ def test_every_method_takes_a_step_and_saves_a_loadable_checkpoint(tmp_path, met
     }
     if method in expected:
         assert math.isfinite(row[expected[method]]), expected[method]
+    # Each method's term reaches the reward or the loss with its sign and weight. The env's
+    # rubric here: relaxed accuracy, plus 0.1 x format, plus ToRL's penalty where it applies.
+    settings = TrainConfig.model_validate(TINY | {"method": method})
+    rubric = row["reward.relaxed_accuracy"] + 0.1 * row["reward.format_valid"]
+    if method == "torl":
+        rubric += row["reward.execution_penalty"]
+    terms = 0.0
+    if method == "trm":
+        terms = settings.trm_weight * row["trm"]
     if method == "iapo":
-        assert sum(row[f"p.{b}"] for b in "PRIT") == pytest.approx(1.0, abs=1e-6)
+        terms = -settings.attribution.penalty_weight * row["attribution_kl"]
+    assert row["reward"] == pytest.approx(rubric + terms, abs=1e-6)
+    extra = row["loss"] - row["loss_policy"]
+    if method == "distill":
+        assert extra == pytest.approx(settings.distill_beta * row["distill_kl"], rel=1e-4)
+    elif method == "papo":
+        expected_extra = -settings.papo_gamma * row["perception_kl"] + settings.papo_eta * (
+            row["entropy"] + row["masked_entropy"]
+        )
+        assert extra == pytest.approx(expected_extra, rel=1e-4, abs=1e-7)
+    else:
+        assert extra == 0.0
     # The checkpoint loads as an agent, with no conversion, and plays an episode.
     agent = make_agent(f"hf:{run_dir}/checkpoint")
     (record,) = run_episodes("ToolUse-Chart-v0", agent, ["chart/v0/test/d1/2000000001"])
@@ -95,7 +115,9 @@ def test_resuming_under_another_config_is_refused(tmp_path):
 
 
 def test_lora_trains_adapters_and_saves_a_merged_checkpoint(tmp_path):
-    run_dir = train(config(tmp_path, steps=1, lora_rank=4), progress=False)
+    # With IAPO: attribution runs on the LoRA-wrapped policy too.
+    run_dir = train(config(tmp_path, steps=1, lora_rank=4, method="iapo"), progress=False)
+    assert math.isfinite(pd.read_csv(run_dir / "metrics.csv").iloc[0]["attribution_kl"])
     assert (run_dir / "checkpoint" / "adapter" / "adapter_config.json").exists()
     merged = weights(run_dir)
     assert not any("lora" in name for name in merged)
@@ -146,11 +168,13 @@ def test_a_short_grpo_run_raises_the_reward_of_a_trivially_learnable_task(tmp_pa
 
 @pytest.mark.slow
 def test_two_cpu_processes_under_accelerate_end_with_equal_parameters(tmp_path):
+    # PAPO's loss term runs through the DDP-wrapped model too.
     pytest.importorskip("accelerate")
     path = tmp_path / "ddp.toml"
     path.write_text(
         f'run_dir = "{tmp_path / "ddp"}"\nsteps = 1\npolicy = "tiny-vlm"\nprompts_per_step = 2\n'
         'group_size = 4\nmax_new_tokens = 48\nlearning_rate = 1e-3\nrubric = "tool_call:-1"\n'
+        'method = "papo"\n'
     )
     # accelerate 1.x's --cpu picks its single-process (or MPI) launcher; --multi_gpu picks
     # torch.distributed's, which on a machine without GPUs runs our Accelerator on the CPU
@@ -177,8 +201,7 @@ def test_two_cpu_processes_under_accelerate_end_with_equal_parameters(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     ranks = [json.loads((tmp_path / "ddp" / "ranks" / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert ranks[0]["parameters"] == ranks[1]["parameters"]
-    from iapo_bench.models.load import load_vlm
-    from iapo_bench.train.grpo import _fingerprint
+    from iapo_bench.models.load import load_vlm, state_fingerprint
 
-    assert ranks[0]["parameters"] != _fingerprint(load_vlm("tiny-vlm")[0])  # a real update
+    assert ranks[0]["parameters"] != state_fingerprint(load_vlm("tiny-vlm")[0])  # an update
     shutil.rmtree(tmp_path / "ddp")

@@ -11,6 +11,7 @@ from iapo_bench.models.load import load_vlm  # noqa: E402
 from iapo_bench.train.loss import (  # noqa: E402
     entropy,
     generated_distributions,
+    generated_mask,
     group_advantages,
     kl_full,
     policy_loss,
@@ -59,10 +60,7 @@ def test_tool_outputs_and_prompts_carry_no_loss_weight():
     assert any(not all(r.generated[r.prompt_length :]) for r in rollouts), "no tool output"
     batch = pack([r.ids for r in rollouts], [r.images for r in rollouts],
                  ImageInputs(processor), processor.tokenizer.pad_token_id)  # fmt: skip
-    width = batch["input_ids"].shape[1]
-    mask = torch.zeros((2, width), dtype=torch.bool)
-    for row, rollout in enumerate(rollouts):
-        mask[row, width - len(rollout.ids) :] = torch.as_tensor(rollout.generated)
+    mask = generated_mask([r.generated for r in rollouts], batch["input_ids"].shape[1])
     captured = {}
 
     def keep(module, args, output):  # the logits every position gets, with their gradient
@@ -81,3 +79,29 @@ def test_tool_outputs_and_prompts_carry_no_loss_weight():
     assert gradient[~predicts_generated].max().item() == 0.0
     assert (gradient[predicts_generated] > 0).all()
     model.zero_grad(set_to_none=True)
+
+
+def test_the_generated_mask_right_aligns_each_rows_flags():
+    mask = generated_mask([[False, True, True], [True], []], 4)
+    assert mask.tolist() == [
+        [False, False, True, True],
+        [False, False, False, True],
+        [False, False, False, False],
+    ]
+
+
+def test_scoring_leaves_out_suppressed_ids_and_follows_the_temperature():
+    model, _ = load_vlm("random:64x1")
+    ids = torch.tensor([[5, 6, 7, 8]])
+    batch = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+    mask = torch.tensor([[False, False, True, True]])
+    plain, _ = generated_distributions(model, batch, mask)
+    hot, hot_full = generated_distributions(model, batch, mask, temperature=2.0, suppressed=[9, 10])
+    assert torch.isinf(hot_full[:, [9, 10]]).all() and (hot_full[:, [9, 10]] < 0).all()
+    assert torch.allclose(hot_full.exp().sum(-1), torch.ones(2), atol=1e-5)
+    logits = model(**batch).logits[0, 1:3].float() / 2.0
+    logits[:, [9, 10]] = float("-inf")
+    expected = logits.log_softmax(-1).gather(-1, ids[0, 2:4, None]).squeeze(-1)
+    assert torch.allclose(hot, expected, atol=1e-5) and not torch.allclose(hot, plain)
+    assert kl_full(hot_full, hot_full).abs().max().item() < 1e-6  # -inf rows add nothing
+    assert torch.isfinite(entropy(hot_full)).all()

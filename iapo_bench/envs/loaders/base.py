@@ -312,6 +312,7 @@ class FileSource:
         self.content_hash = files_hash(self.files)
         self.version = "f" + self.content_hash[:12]
         self._stamp = self._stat()
+        self._stamps = dict(zip(self.files, self._stamp, strict=True))
         register_source(self)
 
     def read(self, **options: str) -> tuple[list[Record], list[Path]]:
@@ -366,10 +367,22 @@ class FileSource:
         count = len(self) if limit is None else min(limit, len(self))
         return tuple(self.task_id(i) for i in range(count))
 
-    def unchanged(self) -> bool:
-        """Whether every file still has the size and modification time it had when opened."""
+    def unchanged(self, index: int | None = None) -> bool:
+        """Whether the files still have the size and modification time they had when opened.
+
+        With ``index``, only the files task ``index`` is read from (its image and the
+        annotation file of its record): a cheap check before each load.
+        """
         try:
-            return self._stat() == self._stamp
+            if index is None:
+                return self._stat() == self._stamp
+            record = self.records[index]
+            return all(
+                (s.st_size, s.st_mtime_ns) == self._stamps[path]
+                for path in (record.file, record.image)
+                if path in self._stamps
+                for s in (path.stat(),)
+            )
         except OSError:
             return False
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import hashlib
 import itertools
 import threading
 from collections.abc import Sequence
@@ -221,13 +220,9 @@ class TransformersJudge:
         """``"transformers:<path>"``, or a hash of the weights for a model without a path."""
         if self._name or getattr(self.model, "name_or_path", ""):
             return f"transformers:{self._name or self.model.name_or_path}"
-        digest = hashlib.sha256()
-        for key, tensor in sorted(self.model.state_dict().items()):
-            data = tensor.detach().cpu()
-            data = data.float() if data.is_floating_point() else data  # numpy has no bfloat16
-            digest.update(key.encode())
-            digest.update(data.contiguous().numpy().tobytes())
-        return f"transformers:{type(self.model).__name__}:{digest.hexdigest()[:16]}"
+        from iapo_bench.models.load import state_fingerprint
+
+        return f"transformers:{type(self.model).__name__}:{state_fingerprint(self.model)[:16]}"
 
     endpoint = None
     """A local model has no endpoint: its judge's requester makes no client."""
