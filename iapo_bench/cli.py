@@ -660,5 +660,47 @@ def plot_command(
     console.print(f"Wrote {path}")
 
 
+@app.command("reproduce")
+def reproduce_command(
+    output_dir: Annotated[
+        Path, typer.Option("--output-dir", "-o", help="Study folder; an existing one is resumed.")
+    ] = Path("iapo-results/reproduce"),
+    preset: Annotated[
+        str, typer.Option(help="cpu (this machine, under an hour), smoke (CI) or gpu.")
+    ] = "cpu",
+    teacher: Annotated[
+        str | None, typer.Option(help="The teacher's starting model (a local folder or name).")
+    ] = None,
+    student: Annotated[
+        str | None, typer.Option(help="The student's starting model (a local folder or name).")
+    ] = None,
+) -> None:
+    """Reproduce the IAPO paper's comparison at small scale: teacher, student, every method.
+
+    Behaviour-clones and GRPO-trains a teacher and a student, continues the student with
+    GRPO, ToRL, TRM, PAPO, IAPO and a distillation control (each seed), scores everything
+    with the harness and writes OUTPUT_DIR/report.md, report.csv and curves.png.
+    """
+    try:
+        from iapo_bench.baselines.vlm import require_train_extra
+
+        require_train_extra("iapo-bench reproduce")
+        from iapo_bench.train.reproduce import PRESETS, reproduce
+
+        if preset not in PRESETS:
+            raise ValueError(f"--preset: unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+        report = reproduce(
+            output_dir,
+            preset,
+            teacher=teacher,
+            student=student,
+            log=lambda line: console.print(line, markup=False, highlight=False),
+        )
+    except ValueError as error:
+        _error(str(error))
+        raise typer.Exit(code=2) from None
+    console.print(f"Wrote {report}", highlight=False)
+
+
 if __name__ == "__main__":
     app()

@@ -7,6 +7,13 @@ processor's ``mm_token_type_ids``. Without that key it silently falls back to 1-
 so a model trained on one scheme and sampled under the other sees text after a second image
 at shifted positions. :func:`append_completions` therefore extends ``mm_token_type_ids``
 together with the ids and the mask, and :func:`completion_logprobs` scores with it.
+
+:func:`selected_logits` is the fast path behaviour cloning and the trainer score with: the
+rows of a batch share a long text prefix (the system prompt with its tool definitions: 433
+of a Bars prompt's 488 tokens; a GRPO group shares its whole prompt), so the prefix runs
+once and its keys and values are repeated for every row, and the output layer runs only
+where a token is scored. Its 3-D positions are the model's own for the whole sequence; a
+test holds its logits equal to the plain forward's.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["append_completions", "completion_logprobs"]
+__all__ = ["append_completions", "completion_logprobs", "selected_logits", "shared_prefix_length"]
 
 
 def append_completions(batch: Any, completions: Sequence[Sequence[int]], pad_token_id: int) -> Any:
@@ -76,3 +83,118 @@ def completion_logprobs(
     chosen = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
     shifted = completion_mask[:, 1:]
     return [chosen[row][shifted[row]] for row in range(chosen.shape[0])]
+
+
+def _unpadded(batch: dict[str, Any]) -> list[Any]:
+    """Each row's attended columns (the padding of a left- or right-padded batch left out)."""
+    return [row.nonzero().squeeze(-1) for row in batch["attention_mask"].bool()]
+
+
+def shared_prefix_length(batch: dict[str, Any], selected: Any) -> int:
+    """The text tokens every row of ``batch`` starts with that no selected logit lies in.
+
+    ``selected`` is a ``(B, W)`` bool tensor over the batch's columns, True where a logit is
+    wanted. The prefix stops before the first image token and leaves every row at least one
+    token, and every selected logit after it (a logit at the prefix's last token would need
+    the prefix's own output).
+    """
+    columns = _unpadded(batch)
+    rows = [batch["input_ids"][i, c] for i, c in enumerate(columns)]
+    types = [batch["mm_token_type_ids"][i, c] for i, c in enumerate(columns)]
+    length = min(len(r) for r in rows) - 1
+    for i, (row, kinds) in enumerate(zip(rows, types, strict=True)):
+        same = (row[:length] == rows[0][:length]) & (kinds[:length] == 0)
+        differs = (~same).nonzero()
+        length = min(length, int(differs[0]) if len(differs) else length)
+        chosen = selected[i, columns[i]].nonzero()
+        if len(chosen):
+            length = min(length, int(chosen[0]))
+    return max(0, length)
+
+
+def _language_model(model: Any) -> Any | None:
+    """The transformers VLM inside ``model`` when the fast path can drive it, else None.
+
+    A PEFT model's adapters live inside the modules, so its base model is driven directly;
+    a DDP-wrapped model (whose forward must run for gradients to synchronise) and gradient
+    checkpointing (which drops the cache) take the plain path.
+    """
+    import torch
+
+    if isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        return None
+    if hasattr(model, "get_base_model"):
+        model = model.get_base_model()
+    inner = getattr(model, "model", None)
+    if inner is None or not hasattr(inner, "get_rope_index") or not hasattr(model, "lm_head"):
+        return None
+    checkpointing = getattr(type(model), "is_activation_checkpointing", None)
+    if checkpointing is None or model.is_activation_checkpointing:
+        return None
+    return model
+
+
+def selected_logits(model: Any, batch: dict[str, Any], selected: Any) -> Any:
+    """The logits at the ``selected`` columns of a padded batch, in row-major order.
+
+    Equal to ``model(**batch).logits[selected]`` (``(N, V)``; graph kept when gradients are
+    on), but the rows' shared text prefix (:func:`shared_prefix_length`) runs once, and the
+    output layer only at the N selected columns. ``batch`` holds ``input_ids``,
+    ``attention_mask`` and, with images, ``mm_token_type_ids`` (left- or right-padded) and the
+    images' ``pixel_values`` / ``image_grid_thw``. Models it cannot drive (see
+    :func:`_language_model`) and images without token types get the plain forward.
+    """
+    import torch
+
+    vlm = _language_model(model)
+    if vlm is None or ("pixel_values" in batch and "mm_token_type_ids" not in batch):
+        return model(**batch, use_cache=False).logits[selected]
+    if "mm_token_type_ids" not in batch:  # text only
+        batch = dict(batch, mm_token_type_ids=torch.zeros_like(batch["input_ids"]))
+    inner = vlm.model
+    device = batch["input_ids"].device
+    prefix = shared_prefix_length(batch, selected)
+    columns = _unpadded(batch)
+    rows = len(columns)
+    # The suffixes, right-padded, with the rows' own selections.
+    width = max(len(c) for c in columns) - prefix
+    shape = (rows, width)
+    ids = torch.full(shape, 0, dtype=batch["input_ids"].dtype, device=device)
+    kinds = torch.zeros(shape, dtype=batch["mm_token_type_ids"].dtype, device=device)
+    mask = torch.zeros(shape, dtype=batch["attention_mask"].dtype, device=device)
+    chosen = torch.zeros(shape, dtype=torch.bool, device=device)
+    for row, cols in enumerate(columns):
+        tail = cols[prefix:]
+        ids[row, : len(tail)] = batch["input_ids"][row, tail]
+        kinds[row, : len(tail)] = batch["mm_token_type_ids"][row, tail]
+        mask[row, : len(tail)] = 1
+        chosen[row, : len(tail)] = selected[row, tail]
+    head = batch["input_ids"][0, columns[0][:prefix]].unsqueeze(0)
+    ones = torch.ones((rows, prefix), dtype=mask.dtype, device=device)
+    full_mask = torch.cat([ones, mask], dim=1)
+    # The model's own 3-D positions for the whole sequences; the suffix takes its part.
+    positions, _ = inner.get_rope_index(
+        torch.cat([head.expand(rows, -1), ids], dim=1),
+        mm_token_type_ids=torch.cat([torch.zeros_like(ones, dtype=kinds.dtype), kinds], dim=1),
+        image_grid_thw=batch.get("image_grid_thw"),
+        attention_mask=full_mask,
+    )
+    cache = None
+    if prefix:
+        cache = inner(
+            input_ids=head,
+            attention_mask=ones[:1],
+            position_ids=positions[:, :1, :prefix],
+            use_cache=True,
+        ).cache
+        cache.batch_repeat_interleave(rows)
+    images = {k: batch[k] for k in ("pixel_values", "image_grid_thw") if k in batch}
+    hidden = inner(
+        input_ids=ids,
+        attention_mask=full_mask,
+        position_ids=positions[:, :, prefix:],
+        cache=cache,
+        use_cache=prefix > 0,
+        **images,
+    ).last_hidden_state
+    return vlm.lm_head(hidden[chosen])

@@ -100,6 +100,23 @@ def collate(examples: Sequence[dict[str, Any]], pad_token_id: int) -> dict[str, 
     return out
 
 
+def _loss(model: Any, batch: dict[str, Any]) -> Any:
+    """The mean negative log-likelihood of the labelled tokens (the model's own loss).
+
+    Scored through :func:`~iapo_bench.models.logprobs.selected_logits`: the examples' shared
+    system prompt runs once a batch and the output layer only where a label is.
+    """
+    import torch
+
+    from iapo_bench.models.logprobs import selected_logits
+
+    labels = batch.pop("labels")
+    before = torch.zeros_like(labels, dtype=torch.bool)
+    before[:, :-1] = labels[:, 1:] != -100  # the logit at t predicts the token at t + 1
+    logits = selected_logits(model, batch, before).float()
+    return torch.nn.functional.cross_entropy(logits, labels[:, 1:][before[:, :-1]])
+
+
 def clone(
     model: Any,
     processor: Any,
@@ -136,7 +153,7 @@ def clone(
         for start in range(0, len(order), batch_size):
             chosen = [tokenized[i] for i in order[start : start + batch_size]]
             batch = chosen[0] if len(chosen) == 1 else collate(chosen, pad)
-            loss = model(**{k: v.to(device) for k, v in batch.items()}).loss
+            loss = _loss(model, {k: v.to(device) for k, v in batch.items()})
             optimizer.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

@@ -78,13 +78,19 @@ def generated_distributions(
     logits over ``temperature``, the ``suppressed`` ids (the vision tokens) left out. Returns
     ``(chosen, distributions)``: ``chosen`` is ``(N,)``, the log-probability of each generated
     token in row-major order, ``distributions`` is ``(N, V)``, each one's full
-    log-distribution. The model computes all ``(B, W, V)`` logits; only the N selected rows
-    become float32 log-probabilities. The graph is kept.
+    log-distribution. Only the N selected logits are computed
+    (:func:`~iapo_bench.models.logprobs.selected_logits`: the rows' shared prompt runs once).
+    The graph is kept.
     """
-    logits = model(**batch, use_cache=False).logits
+    import torch
+
+    from iapo_bench.models.logprobs import selected_logits
+
     # The token at column t is predicted by the logits at t - 1.
     targets = generated[:, 1:]
-    selected = logits[:, :-1][targets].float() / temperature
+    before = torch.zeros_like(generated)
+    before[:, :-1] = targets
+    selected = selected_logits(model, batch, before).float() / temperature
     if suppressed:
         selected[:, list(suppressed)] = float("-inf")
     selected = selected.log_softmax(dim=-1)

@@ -78,9 +78,21 @@ def attribution_penalties(
     rollouts: Sequence[Any],
     config: AttributionConfig,
 ) -> list[AttributionPenalty]:
-    """IAPO's penalty of each rollout's first decision: the student's ids, forced on both models."""
-    prompts = [first_prompt(r) for r in rollouts]
-    decisions = [r.first_decision for r in rollouts]
-    return attribution_penalty(
-        (policy, processor), (teacher, teacher_processor), prompts, decisions, config
+    """IAPO's penalty of each rollout's first decision: the student's ids, forced on both models.
+
+    A group's rollouts share their prompt and often their first decision (a tool call the
+    policy is sure of); each distinct (task, decision) pair is attributed once.
+    """
+    keys = [(r.task_id, tuple(r.first_decision)) for r in rollouts]
+    unique = list(dict.fromkeys(keys))
+    first = {key: keys.index(key) for key in unique}
+    chosen = [rollouts[first[key]] for key in unique]
+    penalties = attribution_penalty(
+        (policy, processor),
+        (teacher, teacher_processor),
+        [first_prompt(r) for r in chosen],
+        [r.first_decision for r in chosen],
+        config,
     )
+    by_key = dict(zip(unique, penalties, strict=True))
+    return [by_key[key] for key in keys]

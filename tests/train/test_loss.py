@@ -63,7 +63,7 @@ def test_tool_outputs_and_prompts_carry_no_loss_weight():
     mask = generated_mask([r.generated for r in rollouts], batch["input_ids"].shape[1])
     captured = {}
 
-    def keep(module, args, output):  # the logits every position gets, with their gradient
+    def keep(module, args, output):  # the logits the loss sees, with their gradient
         output.retain_grad()
         captured["logits"] = output
 
@@ -72,12 +72,17 @@ def test_tool_outputs_and_prompts_carry_no_loss_weight():
     handle.remove()
     loss, _ = policy_loss(chosen, chosen.detach(), None, torch.ones_like(chosen), 0.2, 0.2, 0.0)
     loss.sum().backward()
-    gradient = captured["logits"].grad.abs().sum(dim=-1)  # (B, W)
-    # Logits at column t predict token t + 1: only those predicting a generated token matter.
+    # Logits at column t predict token t + 1: only those predicting a generated token exist,
+    # one row each, and every one of them carries gradient.
     predicts_generated = torch.zeros_like(mask)
     predicts_generated[:, :-1] = mask[:, 1:]
-    assert gradient[~predicts_generated].max().item() == 0.0
-    assert (gradient[predicts_generated] > 0).all()
+    assert captured["logits"].shape[0] == int(predicts_generated.sum())
+    assert (captured["logits"].grad.abs().sum(dim=-1) > 0).all()
+    # ... and they are the plain forward's logits at exactly those columns.
+    with torch.no_grad():
+        plain = model(**batch, use_cache=False).logits[predicts_generated]
+        expected = plain.log_softmax(-1).gather(-1, batch["input_ids"][mask].unsqueeze(-1))
+    torch.testing.assert_close(chosen.detach(), expected.squeeze(-1), atol=1e-5, rtol=1e-5)
     model.zero_grad(set_to_none=True)
 
 
