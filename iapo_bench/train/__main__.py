@@ -1,7 +1,8 @@
 """``python -m iapo_bench.train --config FILE [--set KEY=VALUE]``: what accelerate launches.
 
-``accelerate launch --cpu --num_processes 2 -m iapo_bench.train --config FILE`` trains on two
-CPU processes; ``iapo-bench train`` is the same in one process.
+``accelerate launch --multi_gpu --num_processes 2 --num_machines 1 -m iapo_bench.train --config
+FILE`` trains on two CPU processes (``--cpu`` alone would start one: accelerate's own rule);
+``iapo-bench train`` is the same in one process.
 """
 
 from __future__ import annotations
