@@ -10,19 +10,22 @@ are the same with one process, N workers or a Ray cluster (latencies aside).
 - :func:`play_batch`: play a batch (reseeding the policy first); what every backend runs.
 - :class:`InProcess`: here, one batch after another.
 - :class:`WorkerPool`: ``workers`` processes (spawned, so no thread or lock state is
-  copied); each unpickles the policies once and builds its own envs, tools and OCR engine,
-  with the machine's threads split between the workers.
+  copied), started once per run; each unpickles the policies once and builds its own envs
+  (once: the harness keeps them from batch to batch), tools and OCR engine, with the
+  machine's threads split between the workers.
 - :class:`RayBackend`: tasks on a Ray cluster (the ``[ray]`` extra); ``ray.init`` is called
   when no cluster is connected (a local one, or ``address``).
 """
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import multiprocessing
 import os
+import sys
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any, Protocol
 
 from iapo_bench.leaderboard.records import EpisodeRecord
@@ -107,18 +110,29 @@ class InProcess:
 
 _WORKER_POLICIES: list[Any] = []
 
+_THREAD_VARIABLES = (
+    "IAPO_BENCH_OCR_THREADS",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENCV_FOR_THREADS_NUM",
+)
+"""What caps a worker's threads: ONNX Runtime's (OCR), OpenMP's and MKL's (torch), OpenCV's
+(the OCR family degrades its photographs with it)."""
+
 
 def _start_worker(policies: Sequence[Any], threads: int) -> None:
-    # Each worker gets its share of the cores: ONNX Runtime (OCR) and torch would otherwise
-    # each start one thread per core in every worker and fight over them.
-    os.environ["IAPO_BENCH_OCR_THREADS"] = str(threads)
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:
-        pass
+    # Each worker gets its share of the cores: ONNX Runtime (OCR), torch and OpenCV would
+    # otherwise each start one thread per core in every worker and fight over them. The
+    # variables cap what is imported from now on; libraries the policies brought in while
+    # they were unpickled are set directly. Nothing is imported for it: torch costs seconds.
+    for name in _THREAD_VARIABLES:
+        os.environ[name] = str(threads)
     _WORKER_POLICIES[:] = policies
+    torch, cv2 = sys.modules.get("torch"), sys.modules.get("cv2")
+    if torch is not None:
+        torch.set_num_threads(threads)
+    if cv2 is not None:
+        cv2.setNumThreads(threads)
 
 
 def _play_in_worker(batch: Batch) -> list[EpisodeRecord]:
@@ -128,14 +142,22 @@ def _play_in_worker(batch: Batch) -> list[EpisodeRecord]:
 class WorkerPool:
     """Plays batches in ``workers`` spawned processes; results come back in batch order.
 
-    The policies are pickled once per worker. A worker that fails (an exception, or a
-    process that dies) raises in :meth:`map` (``BrokenProcessPool`` for a dead one).
+    The workers start once per pool (one run); each unpickles the policies once and makes
+    its envs for its first batch only (the harness keeps them for the next). A batch
+    goes to whichever worker is free, so a slow batch holds up no other; a worker is sent
+    one batch's task ids and sends back its records, so messages stay small. At most
+    ``max_in_flight`` batches (default four a worker) are handed out and not yet collected.
+    A worker that fails (an exception, or a process that dies) raises in :meth:`map`
+    (``BrokenProcessPool`` for a dead one).
     """
 
-    def __init__(self, policies: Sequence[Any], workers: int) -> None:
+    def __init__(
+        self, policies: Sequence[Any], workers: int, max_in_flight: int | None = None
+    ) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         threads = max(1, (os.cpu_count() or 1) // workers)
+        self.max_in_flight = max_in_flight or 4 * workers
         self.pool = ProcessPoolExecutor(
             workers,
             mp_context=multiprocessing.get_context("spawn"),
@@ -145,7 +167,17 @@ class WorkerPool:
 
     def map(self, batches: Iterable[Batch]) -> Iterator[list[EpisodeRecord]]:
         """The records of each batch, in order, played by the workers in parallel."""
-        yield from self.pool.map(_play_in_worker, list(batches))
+        pending: collections.deque[Future[list[EpisodeRecord]]] = collections.deque()
+        try:
+            for batch in batches:
+                pending.append(self.pool.submit(_play_in_worker, batch))
+                if len(pending) >= self.max_in_flight:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:  # stopped early: batches not started are dropped
+                future.cancel()
 
     def close(self) -> None:
         """Stop the workers; batches not yet started are dropped (a resume plays them)."""

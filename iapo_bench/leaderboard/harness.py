@@ -7,10 +7,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import sys
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -113,6 +116,101 @@ def _blocking(env: gym.Env) -> bool:
     return bool(getattr(getattr(env.unwrapped, "rubric", None), "blocking", False))
 
 
+_EnvKey = tuple[str, int, str | None]
+"""What an env is made with: the Gymnasium id, ``max_turns`` and the rubric spec."""
+
+
+@dataclasses.dataclass
+class _Held:
+    """Idle envs of one key, and the registration and family they were made from."""
+
+    spec: Any
+    family: TaskFamily
+    envs: list[gym.Env]
+
+
+class _IdleEnvs:
+    """Envs that finished a :func:`run_episodes` call, kept for the next one in this process.
+
+    Making an env costs more than an episode of a cheap policy (its observation bounds are
+    measured on real renderings), and a worker plays many batches: each reuses the envs of
+    the last. ``reset(options={"task_id": ...})`` sets all of an episode's state, so a reused
+    env plays exactly as a new one. Envs whose rubric holds something to close (an LLM
+    judge: a client, a thread, a cache file) are closed after each call instead, as are envs
+    that saw an error, and envs of an id or family registered again since. At most ``limit``
+    envs are kept; those of the least recently used key are closed first.
+    """
+
+    def __init__(self, limit: int = 64) -> None:
+        self.limit = limit
+        self._lock = threading.Lock()
+        self._idle: OrderedDict[_EnvKey, _Held] = OrderedDict()
+
+    def take(self, key: _EnvKey, family: TaskFamily, count: int) -> list[gym.Env]:
+        """``count`` envs for ``key``: idle ones first, then new ones."""
+        env_id, max_turns, rubric = key
+        with self._lock:
+            held, stale = self._pop(key, family)
+            taken = held.envs[:count]
+            if len(held.envs) > count:
+                self._idle[key] = dataclasses.replace(held, envs=held.envs[count:])
+        _close(stale)
+        while len(taken) < count:
+            taken.append(gym.make(env_id, max_turns=max_turns, rubric=rubric))
+        return taken
+
+    def give_back(self, key: _EnvKey, family: TaskFamily, envs: list[gym.Env]) -> None:
+        """Keep ``envs`` (made for ``key``) for a later call, closing the least recently used."""
+        if not envs or _holds_resources(envs[0]):
+            _close(envs)
+            return
+        with self._lock:
+            held, evicted = self._pop(key, family)
+            held.envs.extend(envs)
+            self._idle[key] = held  # the most recently used key goes last
+            extra = sum(len(h.envs) for h in self._idle.values()) - self.limit
+            while extra > 0:
+                oldest = self._idle[next(iter(self._idle))]
+                evicted.extend(oldest.envs[:extra])
+                del oldest.envs[:extra]
+                extra = sum(len(h.envs) for h in self._idle.values()) - self.limit
+                if not oldest.envs:
+                    self._idle.popitem(last=False)
+        _close(evicted)
+
+    def clear(self) -> None:
+        """Close every idle env."""
+        with self._lock:
+            held = [env for h in self._idle.values() for env in h.envs]
+            self._idle.clear()
+        _close(held)
+
+    def _pop(self, key: _EnvKey, family: TaskFamily) -> tuple[_Held, list[gym.Env]]:
+        """The idle envs of ``key`` (removed), and those made from an older registration."""
+        spec = gym.registry.get(key[0])
+        held = self._idle.pop(key, None)
+        if held is None:
+            return _Held(spec, family, []), []
+        if held.spec is not spec or held.family is not family:  # registered again since
+            return _Held(spec, family, []), held.envs
+        return held, []
+
+
+def _holds_resources(env: gym.Env) -> bool:
+    """Whether a reward of the env's rubric has something to close (an LLM judge)."""
+    rubric = getattr(env.unwrapped, "rubric", None)
+    rewards = getattr(rubric, "rewards", {}).values()
+    return any(callable(getattr(reward, "close", None)) for reward, _ in rewards)
+
+
+def _close(envs: Sequence[gym.Env]) -> None:
+    for env in envs:
+        env.close()
+
+
+_IDLE_ENVS = _IdleEnvs()
+
+
 def run_episodes(
     env_id: str,
     policy: Policy,
@@ -126,6 +224,9 @@ def run_episodes(
     """Play each task once with ``policy``, ``batch_size`` episodes in flight; yields records.
 
     Each in-flight episode has its own env; the policy sees all live observations at once.
+    The envs are kept for the next call in this process (made once per process, not once a
+    call: a backend's worker makes them for its first batch only); a reused env plays
+    exactly as a new one.
     ``rubric`` (a spec string) replaces the env's default rubric. A policy that reports
     ``last_usage`` (one entry per observation of its last ``act``, with
     ``completion_tokens``) has its generated tokens summed into each episode's record.
@@ -137,11 +238,35 @@ def run_episodes(
     their judge calls overlap.
     """
     family = family_for_env_id(env_id)
-    envs = [
-        gym.make(env_id, max_turns=max_turns, rubric=rubric)
-        for _ in range(min(batch_size, len(task_ids)))
-    ]
+    key: _EnvKey = (env_id, max_turns, rubric)
+    envs = _IDLE_ENVS.take(key, family, min(batch_size, len(task_ids)))
     pool = ThreadPoolExecutor(len(envs)) if envs and _blocking(envs[0]) else None
+    clean = False
+    try:
+        yield from _play(env_id, family, policy, task_ids, envs, pool, repeat)
+        clean = True
+    except GeneratorExit:  # the caller stopped early: the envs are fine, reset sets them
+        clean = True
+        raise
+    finally:
+        if pool is not None:
+            pool.shutdown()
+        if clean:
+            _IDLE_ENVS.give_back(key, family, envs)
+        else:
+            _close(envs)
+
+
+def _play(
+    env_id: str,
+    family: TaskFamily,
+    policy: Policy,
+    task_ids: Sequence[str],
+    envs: list[gym.Env],
+    pool: ThreadPoolExecutor | None,
+    repeat: int,
+) -> Iterator[EpisodeRecord]:
+    """:func:`run_episodes`'s loop, ``len(envs)`` episodes at a time."""
 
     def record(i: int, trajectory: Trajectory, score: Any, rewards: Any, error: Any) -> Any:
         return record_episode(
@@ -157,64 +282,65 @@ def run_episodes(
             error,
         )
 
-    try:
-        for start in range(0, len(task_ids), len(envs) or 1):
-            batch = task_ids[start : start + len(envs)]
-            live: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
-            elapsed = [0.0] * len(batch)
-            tokens: list[int | None] = [None] * len(batch)
-            for i, task in enumerate(batch):
-                began = time.perf_counter()
-                live[i] = envs[i].reset(options={"task_id": task})
-                elapsed[i] += time.perf_counter() - began
-            while live:
-                order = list(live)
-                began = time.perf_counter()
-                actions = policy.act([live[i][0] for i in order], [live[i][1] for i in order])
-                share = (time.perf_counter() - began) / len(order)
-                if len(actions) != len(order):
-                    raise RuntimeError(
-                        f"policy {policy.name!r} returned {len(actions)} actions for "
-                        f"{len(order)} observations"
-                    )
-                usage = getattr(policy, "last_usage", None)
-                if usage is not None and len(usage) == len(order):
-                    for i, entry in zip(order, usage, strict=True):
-                        count = _generated_tokens(entry)
-                        if count is not None:
-                            tokens[i] = (tokens[i] or 0) + count
-                stepping = []
-                for i, action in zip(order, actions, strict=True):
-                    elapsed[i] += share
-                    if isinstance(action, PolicyFailure):
-                        del live[i]
-                        trajectory = envs[i].unwrapped.trajectory
-                        yield record(i, trajectory, None, {}, f"policy: {action.error}")
-                    else:
-                        stepping.append((i, action))
+    def step(item: tuple[int, str]) -> tuple[Any, float]:
+        i, action = item
+        began = time.perf_counter()
+        result = envs[i].step(action)
+        return result, time.perf_counter() - began
 
-                def step(item: tuple[int, str]) -> tuple[Any, float]:
-                    i, action = item
-                    began = time.perf_counter()
-                    result = envs[i].step(action)
-                    return result, time.perf_counter() - began
-
-                results = pool.map(step, stepping) if pool else map(step, stepping)
-                for (i, _), (result, seconds) in zip(stepping, list(results), strict=True):
-                    obs, reward, terminated, truncated, info = result
-                    elapsed[i] += seconds
-                    if not (terminated or truncated):
-                        live[i] = (obs, info)
-                        continue
-                    del live[i]
-                    failed = unavailable(info["rewards"])
-                    error = f"{', '.join(failed)} unavailable" if failed else None
-                    yield record(i, info["trajectory"], reward, info["rewards"], error)
-    finally:
-        if pool is not None:
-            pool.shutdown()
-        for env in envs:
-            env.close()
+    width = len(envs) or 1
+    for start in range(0, len(task_ids), width):
+        batch = task_ids[start : start + width]
+        live: dict[int, tuple[dict[str, Any], dict[str, Any]]] = {}
+        elapsed = [0.0] * len(batch)
+        tokens: list[int | None] = [None] * len(batch)
+        for i, task in enumerate(batch):
+            began = time.perf_counter()
+            live[i] = envs[i].reset(options={"task_id": task})
+            elapsed[i] += time.perf_counter() - began
+        while live:
+            order = list(live)
+            # The last round's observations are let go only here, once this round's exist:
+            # freed earlier, their image copies' pages go back to the system (glibc trims
+            # its heap) and this round's copies fault them in again (4-5x the page faults
+            # with 16 episodes in flight, measured).
+            observations = [live[i][0] for i in order]
+            infos = [live[i][1] for i in order]
+            live = {}
+            began = time.perf_counter()
+            actions = policy.act(observations, infos)
+            share = (time.perf_counter() - began) / len(order)
+            if len(actions) != len(order):
+                raise RuntimeError(
+                    f"policy {policy.name!r} returned {len(actions)} actions for "
+                    f"{len(order)} observations"
+                )
+            usage = getattr(policy, "last_usage", None)
+            if usage is not None and len(usage) == len(order):
+                for i, entry in zip(order, usage, strict=True):
+                    count = _generated_tokens(entry)
+                    if count is not None:
+                        tokens[i] = (tokens[i] or 0) + count
+            stepping = []
+            for i, action in zip(order, actions, strict=True):
+                elapsed[i] += share
+                if isinstance(action, PolicyFailure):
+                    trajectory = envs[i].unwrapped.trajectory
+                    yield record(i, trajectory, None, {}, f"policy: {action.error}")
+                else:
+                    stepping.append((i, action))
+            # In threads the steps overlap (their judge calls wait on I/O); here one by one,
+            # each result handled before the next step.
+            results = pool.map(step, stepping) if pool else map(step, stepping)
+            for (i, _), (result, seconds) in zip(stepping, results, strict=True):
+                obs, reward, terminated, truncated, info = result
+                elapsed[i] += seconds
+                if not (terminated or truncated):
+                    live[i] = (obs, info)
+                    continue
+                failed = unavailable(info["rewards"])
+                error = f"{', '.join(failed)} unavailable" if failed else None
+                yield record(i, info["trajectory"], reward, info["rewards"], error)
 
 
 def _check_envs(

@@ -29,7 +29,8 @@ in ``iapo_bench/train/configs/``.
 Run with ``iapo-bench train --config FILE`` or, on several processes or GPUs,
 ``accelerate launch --num_processes N -m iapo_bench.train --config FILE`` (on CPUs:
 ``--multi_gpu --num_processes N --num_machines 1``; accelerate's ``--cpu`` alone starts one
-process, not N): each process plays its share of the step's tasks, and accelerate's DDP averages the gradients.
+process, not N): each process plays its share of the step's tasks, and accelerate's DDP
+averages the gradients.
 Generation stays in process (transformers' ``generate``). To generate with a vLLM server
 instead, replace :func:`~iapo_bench.train.rollout.play`'s ``generate`` call with requests to
 the server (completions from token ids, with ``logprobs``), pushing the policy's weights to it

@@ -246,7 +246,7 @@ def _attribution_metrics(
     from iapo_bench.rewards.attribution import attribution_penalty, first_turn_prompt
 
     if preset.attribution_samples == 0 or episodes.empty:
-        return {"attribution_kl": math.nan, "evidence_share": math.nan}
+        return dict.fromkeys(("attribution_kl", "evidence_share", "completeness_error"), math.nan)
     family = family_for_env_id(preset.env_id)
     sample = episodes.head(preset.attribution_samples)
     prompts, decisions = [], []
@@ -266,9 +266,11 @@ def _attribution_metrics(
             preset.attribution,
         )
     shares = [p.student.evidence_share for p in penalties if p.student.evidence_share is not None]
+    errors = [p.student.completeness_error for p in penalties]
     return {
         "attribution_kl": float(np.mean([p.divergence for p in penalties])),
         "evidence_share": float(np.mean(shares)) if shares else math.nan,
+        "completeness_error": float(np.mean([e for e in errors if e is not None] or [math.nan])),
     }
 
 

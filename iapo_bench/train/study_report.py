@@ -193,6 +193,15 @@ def _configs_and_commands(out: Path, preset: Any, configs: list[Any], evaluated:
     (out / "commands.sh").write_text("\n".join(commands) + "\n")
 
 
+def _attribution_setting(config: Any) -> str:
+    a = config
+    method = f"IG, m = {a.steps}, {a.quadrature} nodes" if a.method == "ig" else a.method
+    return (
+        f"{method}, baseline {a.baseline} (images {a.image_baseline}), partition {a.partition}, "
+        f"lambda {a.penalty_weight}, {a.direction} KL"
+    )
+
+
 def write_report(
     out: Path,
     preset: Any,
@@ -224,7 +233,7 @@ def write_report(
         for name, model_frames in frames.items():
             row = model_row(name, split, model_frames)
             metrics = [v for (m, _), v in attribution.items() if m == name]
-            for key in ("attribution_kl", "evidence_share"):
+            for key in ("attribution_kl", "evidence_share", "completeness_error"):
                 values = [v[key] for v in metrics if not math.isnan(v.get(key, math.nan))]
                 row[key] = float(np.mean(values)) if values else math.nan
             rows.append(row)
@@ -243,7 +252,8 @@ def write_report(
         f"{', '.join(methods)}, seeds {list(preset.seeds)}, {preset.arm_steps} steps each. "
         "Accuracy in % with bootstrap 95% intervals over tasks (an arm's seeds averaged per "
         "task); attribution KL and evidence share on the first decisions of "
-        f"{preset.attribution_samples} test episodes (IG, {preset.attribution.steps} steps).",
+        f"{preset.attribution_samples} test episodes; attribution "
+        f"{_attribution_setting(preset.attribution)}.",
     ]
     for split in ("test", "validation"):
         part = table[table["split"] == split][shown]

@@ -202,3 +202,77 @@ def test_scoring_the_frozen_list_on_other_bytes_is_refused_unless_allowed(tmp_pa
     assert meta["env_mismatch"][ENV]["pillow"] == [real["pillow"], "0.1"]
     # Off the test split there is no frozen list to compare with.
     evaluate([ENV], [make_agent("oracle")], tmp_path / "v", split="validation", limit=1).close()
+
+
+# --- envs kept from call to call ------------------------------------------------------------
+
+
+def _made(monkeypatch):
+    """A list that grows by one for every env ``gym.make`` builds from now on."""
+    import gymnasium as gym
+
+    made, make = [], gym.make
+
+    def counting(*args, **kwargs):
+        made.append(args[0])
+        return make(*args, **kwargs)
+
+    monkeypatch.setattr(gym, "make", counting)
+    return made
+
+
+def _played(ids, **options):
+    records = run_episodes(ENV, make_agent("random"), ids, **options)
+    return [r.model_dump() | {"latency_s": 0} for r in records]
+
+
+def test_envs_are_made_once_and_reused_envs_play_as_new_ones(monkeypatch):
+    from iapo_bench.leaderboard.harness import _IDLE_ENVS
+
+    ids = task_ids_for(ENV, "test", limit=12)
+    _IDLE_ENVS.clear()
+    made = _made(monkeypatch)
+    fresh = _played(ids, batch_size=5)
+    assert len(made) == 5
+    # Other settings in between: their envs are others; these are left mid-episode.
+    _played(ids[:4], batch_size=4, max_turns=2)
+    records = run_episodes(ENV, make_agent("random"), ids, batch_size=5)
+    next(records)
+    records.close()
+    assert len(made) == 9
+    assert _played(ids, batch_size=5) == fresh  # the same five envs, already used
+    assert len(made) == 9
+
+
+class FailingPolicy:
+    name = "failing"
+
+    def act(self, observations, infos):
+        raise RuntimeError("the policy broke")
+
+
+def test_envs_that_saw_an_error_are_not_reused(monkeypatch):
+    from iapo_bench.leaderboard.harness import _IDLE_ENVS
+
+    ids = task_ids_for(ENV, "test", limit=3)
+    _IDLE_ENVS.clear()
+    made = _made(monkeypatch)
+    with pytest.raises(RuntimeError, match="the policy broke"):
+        list(run_episodes(ENV, FailingPolicy(), ids))
+    _played(ids)
+    assert len(made) == 6
+
+
+def test_idle_envs_are_bounded_and_the_least_recently_used_go_first(monkeypatch):
+    from iapo_bench.envs import family_for_env_id
+    from iapo_bench.leaderboard.harness import _IdleEnvs
+
+    idle, family = _IdleEnvs(limit=4), family_for_env_id(ENV)
+    made = _made(monkeypatch)
+    first, second = (ENV, 4, None), (ENV, 3, None)
+    idle.give_back(first, family, idle.take(first, family, 3))
+    idle.give_back(second, family, idle.take(second, family, 3))  # 6 idle: 2 of `first` go
+    assert len(made) == 6
+    assert [e.unwrapped.max_turns for e in idle.take(second, family, 3)] == [3, 3, 3]
+    assert len(idle.take(first, family, 3)) == 3 and len(made) == 8
+    idle.clear()
