@@ -58,23 +58,27 @@ class StudyPreset(BaseModel):
     """The teacher's starting point (a model name or folder); wider than the student."""
     student_model: str = "random:64x2"
     """The student's starting point."""
-    teacher_bc_episodes: int = Field(default=1200, ge=0)
+    min_pixels: int | None = Field(default=112 * 112, ge=28 * 28)
+    """Images smaller than this are scaled up before the models see them (the processor's
+    floor, saved with every checkpoint): the 56 px Bars image becomes 112 px, 16 image tokens
+    instead of 4 (None: the processor's own floor)."""
+    teacher_bc_episodes: int = Field(default=4000, ge=0)
     """Oracle episodes the teacher is cloned on (0: no cloning)."""
-    teacher_bc_epochs: int = Field(default=2, ge=1)
+    teacher_bc_epochs: int = Field(default=1, ge=1)
     """Passes over the teacher's cloning examples."""
-    student_bc_episodes: int = Field(default=300, ge=0)
+    student_bc_episodes: int = Field(default=1500, ge=0)
     """Oracle episodes the student is cloned on: fewer, so it starts well below the teacher."""
     student_bc_epochs: int = Field(default=1, ge=1)
     """Passes over the student's cloning examples."""
     bc_learning_rate: float = Field(default=3e-3, gt=0)
     """Behaviour cloning's peak learning rate (one-cycle schedule)."""
-    bc_batch_size: int = Field(default=16, ge=1)
+    bc_batch_size: int = Field(default=8, ge=1)
     """Examples per cloning step."""
-    teacher_steps: int = Field(default=40, ge=1)
+    teacher_steps: int = Field(default=10, ge=1)
     """GRPO steps of the teacher."""
-    student_steps: int = Field(default=20, ge=1)
+    student_steps: int = Field(default=10, ge=1)
     """GRPO steps of the student's cold start."""
-    arm_steps: int = Field(default=30, ge=1)
+    arm_steps: int = Field(default=12, ge=1)
     """Steps of every arm: the same budget for each method."""
     seeds: tuple[int, ...] = (0, 1, 2)
     """The arms' seeds (task order and sampling)."""
@@ -84,20 +88,20 @@ class StudyPreset(BaseModel):
         default_factory=lambda: {
             "prompts_per_step": 4,
             "group_size": 5,
-            "max_new_tokens": 40,
+            "max_new_tokens": 56,  # the oracle's call is 48 tokens with its end of turn
             "learning_rate": 3e-4,
             "micro_batch_size": 20,
             "beta": 0.01,
         }
     )
     """TrainConfig fields every stage shares (the arms' method presets fill in the rest)."""
-    attribution: AttributionConfig = AttributionConfig(steps=8)
+    attribution: AttributionConfig = AttributionConfig(steps=8, quadrature="gauss-legendre")
     """IAPO's attribution setting for the IAPO arm and the evaluation's attribution metrics."""
-    validation_tasks: int = Field(default=300, ge=1)
+    validation_tasks: int = Field(default=100, ge=1)
     """Validation tasks each model is scored on (settings are chosen on these)."""
-    test_limit: int | None = None
+    test_limit: int | None = 300
     """Frozen test tasks each model is scored on (None: the whole list)."""
-    attribution_samples: int = Field(default=60, ge=0)
+    attribution_samples: int = Field(default=40, ge=0)
     """Test episodes whose first decision is attributed (KL to the teacher, evidence share)."""
 
 
@@ -127,6 +131,11 @@ PRESETS: dict[str, StudyPreset] = {
     "gpu": StudyPreset(
         teacher_model="random:qwen2.5-vl-7b",
         student_model="random:qwen2.5-vl-3b",
+        min_pixels=None,
+        validation_tasks=300,
+        test_limit=None,
+        attribution=AttributionConfig(steps=32),
+        attribution_samples=200,
         teacher_bc_episodes=4000,
         student_bc_episodes=1000,
         teacher_steps=200,
@@ -168,6 +177,12 @@ def _clone_stage(
 
     began = time.perf_counter()
     model, processor = load_vlm(model_name, seed=seed)
+    if preset.min_pixels is not None:
+        size = processor.image_processor.size
+        processor.image_processor.size = {
+            "shortest_edge": preset.min_pixels,
+            "longest_edge": size["longest_edge"],
+        }
     if episodes:
         examples = list(bc_examples([preset.env_id], episodes, seed=seed))
         losses = clone(
@@ -177,7 +192,7 @@ def _clone_stage(
             epochs=epochs,
             learning_rate=preset.bc_learning_rate,
             seed=seed,
-            log_every=0,
+            log_every=100,
             batch_size=preset.bc_batch_size,
         )
         log(
@@ -368,7 +383,7 @@ def reproduce(
 
     # 4. Evaluation: validation seeds (for choosing settings) and the frozen test list.
     def policy(path: Path, name: str) -> Any:
-        return TransformersVLMPolicy.from_pretrained(str(path), name=name, max_new_tokens=48)
+        return TransformersVLMPolicy.from_pretrained(str(path), name=name, max_new_tokens=64)
 
     results: dict[str, dict[str, Path]] = {
         "teacher": _evaluate("teacher", policy(stages["teacher"], "teacher"), preset, out),
