@@ -66,7 +66,7 @@ class StudyPreset(BaseModel):
     """Oracle episodes the teacher is cloned on (0: no cloning)."""
     teacher_bc_epochs: int = Field(default=1, ge=1)
     """Passes over the teacher's cloning examples."""
-    student_bc_episodes: int = Field(default=1500, ge=0)
+    student_bc_episodes: int = Field(default=800, ge=0)
     """Oracle episodes the student is cloned on: fewer, so it starts well below the teacher."""
     student_bc_epochs: int = Field(default=1, ge=1)
     """Passes over the student's cloning examples."""
@@ -74,11 +74,11 @@ class StudyPreset(BaseModel):
     """Behaviour cloning's peak learning rate (one-cycle schedule)."""
     bc_batch_size: int = Field(default=8, ge=1)
     """Examples per cloning step."""
-    teacher_steps: int = Field(default=10, ge=1)
+    teacher_steps: int = Field(default=4, ge=1)
     """GRPO steps of the teacher."""
-    student_steps: int = Field(default=10, ge=1)
+    student_steps: int = Field(default=4, ge=1)
     """GRPO steps of the student's cold start."""
-    arm_steps: int = Field(default=12, ge=1)
+    arm_steps: int = Field(default=4, ge=1)
     """Steps of every arm: the same budget for each method."""
     seeds: tuple[int, ...] = (0, 1, 2)
     """The arms' seeds (task order and sampling)."""
@@ -86,22 +86,22 @@ class StudyPreset(BaseModel):
     """The arms' methods."""
     train: dict[str, Any] = Field(
         default_factory=lambda: {
-            "prompts_per_step": 4,
+            "prompts_per_step": 2,
             "group_size": 5,
             "max_new_tokens": 56,  # the oracle's call is 48 tokens with its end of turn
             "learning_rate": 3e-4,
-            "micro_batch_size": 20,
+            "micro_batch_size": 10,
             "beta": 0.01,
         }
     )
     """TrainConfig fields every stage shares (the arms' method presets fill in the rest)."""
     attribution: AttributionConfig = AttributionConfig(steps=8, quadrature="gauss-legendre")
     """IAPO's attribution setting for the IAPO arm and the evaluation's attribution metrics."""
-    validation_tasks: int = Field(default=100, ge=1)
+    validation_tasks: int = Field(default=60, ge=1)
     """Validation tasks each model is scored on (settings are chosen on these)."""
-    test_limit: int | None = 300
+    test_limit: int | None = 150
     """Frozen test tasks each model is scored on (None: the whole list)."""
-    attribution_samples: int = Field(default=40, ge=0)
+    attribution_samples: int = Field(default=24, ge=0)
     """Test episodes whose first decision is attributed (KL to the teacher, evidence share)."""
 
 
