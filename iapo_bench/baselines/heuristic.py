@@ -5,8 +5,9 @@ and it reads images the only way a program can: with the OCR engine. Per family:
 
 - Charts: zoom into the whole chart, read the zoom, pair every label with the nearest number
   along a row or a column, and compute the answer the question asks for from those pairs.
-- OCR documents: call ``ocr`` on the whole image, find the line whose words the question
-  names (the field's label), and answer with the text after it, beside it or below it.
+- OCR documents: read the image as shown, find the line whose words the question names
+  (the field's label), call ``ocr`` on that row (on the foot of the page for a footnote), and
+  answer with the text after the label, beside it or below it.
 - Image search: search with the description, the framed photo in a cluttered scene, or the
   whole query image; open the top hit and answer with the metadata field the question names.
 """
@@ -136,14 +137,14 @@ def _best_label(lines: list[OcrLine], question: str) -> tuple[OcrLine, int] | No
 def _ocr_document(question: str, obs: Observation, info: Info) -> str:
     if info["turn"] == 0:
         # Labels are legible as shown: find the asked-for one, then read its row at full
-        # resolution. Unlabelled fine print (a footnote) needs the whole page read.
+        # resolution. Unlabelled fine print (a footnote) has no label to find: the foot of
+        # the page is read without reading the page as shown first.
         image = obs["images"][0]
-        found = _best_label(get_engine().read(image), question)
         arguments = {}
         if "footnote" in question:  # footnotes are fine print at the foot of the page
             height, width = image.shape[:2]
             arguments = {"box": [0, round(0.8 * height), width, height]}
-        elif found is not None:
+        elif (found := _best_label(get_engine().read(image), question)) is not None:
             box, width = found[0].box, image.shape[1]
             slack = 4 + round(0.03 * width)  # a photo may be turned by a few degrees
             arguments = {"box": [0, max(0, box.y0 - slack), width, box.y1 + slack]}

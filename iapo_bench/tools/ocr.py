@@ -6,7 +6,11 @@
   (faster, and fewer errors on rendered text); two intra-op threads (as fast as one on small
   crops, 1.7x faster on a whole zoomed chart); ONNX Runtime's memory arena on (a tenth less
   CPU on a document page, where every recognition batch allocates a 18,710-class output;
-  the same numbers); boxes that belong to one line are merged; the lines of the last
+  the same numbers); each text line recognised alone at its own width (RapidOCR's default
+  pads a batch of 6 to its widest line and to at least 320 pixels: on our charts and
+  documents that is over half the recognition time, and it changes some readings of fine
+  print, so the setting is in :attr:`RapidOcrEngine.provenance`); boxes that belong to one
+  line are merged; the lines of the last
   :data:`READ_CACHE_SIZE` images read are remembered, so GRPO's G rollouts and repeated
   calls on one page read it once.
 - :class:`TesseractEngine` (optional): the ``tesseract`` binary (Debian ``tesseract-ocr``),
@@ -131,6 +135,10 @@ READ_CACHE_SIZE = 64
 
 _DET_MODEL = "PP-OCRv6_det_small.onnx"
 _REC_MODEL = "PP-OCRv6_rec_small.onnx"
+# Lines per recognition run, and the width (pixels, at the model's 48-pixel height) a line
+# is padded to: each line is read alone at its own width.
+_REC_BATCH = 1
+_REC_MIN_WIDTH = 1
 
 
 class RapidOcrEngine:
@@ -168,6 +176,8 @@ class RapidOcrEngine:
         for role, file in (("det_model", _DET_MODEL), ("rec_model", _REC_MODEL)):
             digest = hashlib.sha256((models / file).read_bytes()).hexdigest()[:16]
             out[role] = f"{file}:{digest}"
+        # Recognition batching changes the text read, so runs that differ in it never mix.
+        out["rec_batch"] = f"{_REC_BATCH} line, {_REC_MIN_WIDTH} px minimum width"
         return out
 
     def _load(self) -> Any:
@@ -181,6 +191,10 @@ class RapidOcrEngine:
             "Det.limit_side_len": self.limit_side_len,
             "Det.model_path": str(models / _DET_MODEL),
             "Rec.model_path": str(models / _REC_MODEL),
+            # One line a run, unpadded: RapidOCR pads each line to its batch's widest and
+            # to rec_img_shape's width (320 by default), most of them several times over.
+            "Rec.rec_batch_num": _REC_BATCH,
+            "Rec.rec_img_shape": [3, 48, _REC_MIN_WIDTH],
             "EngineConfig.onnxruntime.intra_op_num_threads": self.threads,
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
             # Allocation only: results are the same, and a page takes a tenth less CPU.

@@ -7,6 +7,7 @@ import pytest
 
 import iapo_bench.envs
 from iapo_bench.baselines import HeuristicAgent, NoToolAgent
+from iapo_bench.baselines.base import question_of
 from iapo_bench.baselines.heuristic import _label_values, _until_next_field, parse_ocr_result
 from iapo_bench.core import Box
 from iapo_bench.envs import family as family_module
@@ -68,6 +69,22 @@ def test_chart_labels_pair_with_the_value_in_their_column_not_the_ticks():
         _line("Turin", 136, 130, 164, 140),
     ]
     assert _label_values(lines, scale=1.0) == {"oslo": 212.0, "riga": 87.0, "turin": 150.0}
+
+
+def test_a_footnote_is_read_at_the_foot_of_the_page_without_reading_the_page_first(
+    monkeypatch,
+):
+    """A footnote has no label to look for, so the page as shown is not OCRed first."""
+    import iapo_bench.baselines.heuristic as heuristic
+
+    env = gym.make("ToolUse-OCR-v0", split="validation").unwrapped
+    obs, info = env.reset(seed=1)  # "What page number does the footnote give?"
+    reads = []
+    monkeypatch.setattr(heuristic, "get_engine", lambda: reads.append(1))
+    action = HeuristicAgent().act([obs], [info])[0]
+    height, width = obs["images"][0].shape[:2]
+    assert reads == [] and "footnote" in question_of(info)
+    assert f'"box": [0, {round(0.8 * height)}, {width}, {height}]' in action
 
 
 # Margins set from a measurement on these validation seeds (never the test list): documents

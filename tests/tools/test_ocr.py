@@ -70,8 +70,8 @@ def test_engine_is_one_per_process_and_safe_across_threads():
     expected = engine.read(image)
     results = []
 
-    def work():
-        results.append(engine.read(image))
+    def work():  # uncached: the threads really read at once
+        results.append(engine.read(image, cache=False))
 
     threads = [threading.Thread(target=work) for _ in range(4)]
     for thread in threads:
@@ -79,6 +79,41 @@ def test_engine_is_one_per_process_and_safe_across_threads():
     for thread in threads:
         thread.join()
     assert results == [expected] * 4
+
+
+def test_each_line_is_recognised_alone_at_its_own_width():
+    """No line is padded to a batch's widest or to RapidOCR's default 320 pixels."""
+    engine = RapidOcrEngine(threads=1)
+    engine.read(rendered())  # loads the models
+    recognizer = engine._engine.text_rec
+    session, shapes = recognizer.session, []
+
+    def spy(batch):
+        shapes.append(batch.shape)
+        return session(batch)
+
+    recognizer.session = spy
+    image = Image.fromarray(rendered())
+    ImageDraw.Draw(image).text((320, 64), "7%", font=font("sans", 22), fill=(0, 0, 0))
+    lines = engine.read(np.asarray(image), cache=False)
+    assert "7%" in [line.text for line in lines]
+    assert len(shapes) == 3 and all(shape[:3] == (1, 3, 48) for shape in shapes)
+    assert min(shape[3] for shape in shapes) < 100  # "7%": about 1.5 times as wide as high
+
+
+def test_one_thread_and_two_read_the_same():
+    """Worker processes read with one thread, a lone process with two: results must agree."""
+    task = get_family("ocr").generate("train", 0, 4)
+    one, two = RapidOcrEngine(threads=1), RapidOcrEngine(threads=2)
+    for image in (rendered(), task.source_image):
+        assert one.read(image) == two.read(image)
+
+
+def test_the_provenance_names_the_models_and_the_recognition_batching():
+    provenance = RapidOcrEngine().provenance
+    assert provenance["det_model"].startswith("PP-OCRv6_det_small.onnx:")
+    assert provenance["rec_model"].startswith("PP-OCRv6_rec_small.onnx:")
+    assert provenance["rec_batch"] == "1 line, 1 px minimum width"
 
 
 def test_rapidocr_loads_and_reads_with_the_network_cut_off(monkeypatch):
