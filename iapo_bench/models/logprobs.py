@@ -140,17 +140,20 @@ def selected_logits(model: Any, batch: dict[str, Any], selected: Any) -> Any:
     Equal to ``model(**batch).logits[selected]`` (``(N, V)``; graph kept when gradients are
     on), but the rows' shared text prefix (:func:`shared_prefix_length`) runs once, and the
     output layer only at the N selected columns. ``batch`` holds ``input_ids``,
-    ``attention_mask`` and, with images, ``mm_token_type_ids`` (left- or right-padded) and the
-    images' ``pixel_values`` / ``image_grid_thw``. Models it cannot drive (see
-    :func:`_language_model`) and images without token types get the plain forward.
+    ``attention_mask``, ``mm_token_type_ids`` (left- or right-padded) and the images'
+    ``pixel_values`` / ``image_grid_thw``. Models it cannot drive (see :func:`_language_model`)
+    and batches without images or token types get the plain forward. Raises ``ValueError``
+    when a selected column is padding.
     """
     import torch
 
+    if (selected & ~batch["attention_mask"].bool()).any():
+        raise ValueError("a selected column is padding: it has no logit to score")
     vlm = _language_model(model)
-    if vlm is None or ("pixel_values" in batch and "mm_token_type_ids" not in batch):
+    # Without images the model numbers a left-padded row from column 0, padding included:
+    # only the plain forward reproduces that.
+    if vlm is None or "pixel_values" not in batch or "mm_token_type_ids" not in batch:
         return model(**batch, use_cache=False).logits[selected]
-    if "mm_token_type_ids" not in batch:  # text only
-        batch = dict(batch, mm_token_type_ids=torch.zeros_like(batch["input_ids"]))
     inner = vlm.model
     device = batch["input_ids"].device
     prefix = shared_prefix_length(batch, selected)

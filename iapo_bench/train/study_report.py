@@ -57,8 +57,10 @@ def _interval(values: list[float]) -> str:
 
 def _per_task(frames: list[pd.DataFrame]) -> pd.Series:
     """Each task's score, averaged over the frames (an arm's seeds) that played it."""
-    both = pd.concat([f[["task_id", "score"]] for f in frames if not f.empty])
-    return both.groupby("task_id")["score"].mean()
+    kept = [f[["task_id", "score"]] for f in frames if not f.empty]
+    if not kept:  # every episode of the model failed outside it
+        return pd.Series(dtype=float)
+    return pd.concat(kept).groupby("task_id")["score"].mean()
 
 
 def model_row(name: str, split: str, frames: list[pd.DataFrame]) -> dict[str, Any]:
@@ -85,14 +87,13 @@ def model_row(name: str, split: str, frames: list[pd.DataFrame]) -> dict[str, An
 
 def _paired(frames: Mapping[str, list[pd.DataFrame]], base: str) -> list[dict[str, Any]]:
     """Every method minus ``base`` on the same tasks (per-task means over seeds)."""
-    if base not in frames:
-        return []
-    reference = _per_task(frames[base]).to_dict()
+    reference = _per_task(frames.get(base, [])).to_dict()
     rows = []
     for method, method_frames in frames.items():
-        if method == base:
+        scores = _per_task(method_frames).to_dict()
+        if method == base or not reference or not set(scores) & set(reference):
             continue
-        comparison = paired_comparison(_per_task(method_frames).to_dict(), reference)
+        comparison = paired_comparison(scores, reference)
         d = comparison.difference
         rows.append(
             {
@@ -232,7 +233,8 @@ def write_report(
             ]
         for name, model_frames in frames.items():
             row = model_row(name, split, model_frames)
-            metrics = [v for (m, _), v in attribution.items() if m == name]
+            # Measured on test episodes: shown in the test rows only.
+            metrics = [v for (m, _), v in attribution.items() if m == name and split == "test"]
             for key in ("attribution_kl", "evidence_share", "completeness_error"):
                 values = [v[key] for v in metrics if not math.isnan(v.get(key, math.nan))]
                 row[key] = float(np.mean(values)) if values else math.nan
