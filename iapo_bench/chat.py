@@ -3,7 +3,9 @@
 Pure data, beside :mod:`iapo_bench.core`, so that models can render what envs build without
 importing envs.
 
-- :func:`system_prompt`: instructions plus the tool schemas in a Hermes ``<tools>`` block;
+- :func:`system_prompt`: instructions plus the tool schemas in a Hermes ``<tools>`` block
+  (style ``"full"``), or a few lines with each tool's signature (``"compact"``: for models
+  trained from scratch, which a 400-token preamble keeps from finding the image);
   :func:`split_system_prompt` gives its pieces back.
 - :func:`build_messages`: system, user (image + question), then per turn the assistant's
   message and a ``role: "tool"`` message (text part, then image parts) or, after an
@@ -21,12 +23,14 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Literal
 
 from iapo_bench.core import ParseError, ToolCall, Turn
 
 __all__ = [
     "IMAGE_PLACEHOLDER",
+    "PROMPT_STYLES",
+    "PromptStyle",
     "attach_images",
     "build_messages",
     "first_messages",
@@ -66,30 +70,63 @@ When you know the answer, reply with it within <answer></answer> XML tags, e.g. 
 Each reply holds exactly one action: one <tool_call> or one <answer>. You may think before it."""
 
 
-def system_prompt(tool_schemas: Sequence[Mapping[str, Any]]) -> str:
-    """The system message: instructions and one JSON schema a line in a ``<tools>`` block."""
-    tools = "\n".join(json.dumps(schema, ensure_ascii=False) for schema in tool_schemas)
-    return _INSTRUCTIONS.format(tools=tools)
+_COMPACT_INSTRUCTIONS = """\
+Call a tool to look closer, then answer. Tools:
+{tools}
+Call: <tool_call>{{"name": ..., "arguments": {{...}}}}</tool_call> Answer: <answer>...</answer>"""
+
+PromptStyle = Literal["full", "compact"]
+"""How a system prompt lists the tools: ``"full"`` (instructions and JSON schemas, what
+instruction-tuned models expect) or ``"compact"`` (three lines and each tool's signature)."""
+PROMPT_STYLES: dict[str, str] = {"full": _INSTRUCTIONS, "compact": _COMPACT_INSTRUCTIONS}
+"""Each style's template, with ``{tools}`` where the tools go: on lines of
+their own, so no token straddles the tools block's edges."""
+
+
+def _signature(schema: Mapping[str, Any]) -> str:
+    """A tool as ``name(param, ...)``, from an OpenAI-format schema (or its function part)."""
+    function = schema.get("function", schema)
+    parameters = function.get("parameters", {}).get("properties", {})
+    return f"{function.get('name', '?')}({', '.join(parameters)})"
+
+
+def system_prompt(tool_schemas: Sequence[Mapping[str, Any]], style: PromptStyle = "full") -> str:
+    """The system message in ``style``: instructions and the tools.
+
+    ``"full"``: one JSON schema a line in a ``<tools>`` block; ``"compact"``: signatures.
+
+    >>> print(system_prompt([{"name": "zoom", "parameters": {"properties": {"box": {}}}}],
+    ...                     "compact").splitlines()[1])
+    zoom(box)
+    """
+    if style == "compact":
+        tools = "; ".join(_signature(schema) for schema in tool_schemas)
+    elif style == "full":
+        tools = "\n".join(json.dumps(schema, ensure_ascii=False) for schema in tool_schemas)
+    else:
+        raise ValueError(f"prompt style must be one of {sorted(PROMPT_STYLES)}, got {style!r}")
+    return PROMPT_STYLES[style].format(tools=tools)
 
 
 def split_system_prompt(system: str) -> tuple[str, str, str] | None:
-    """A :func:`system_prompt` text's pieces: instructions before the schemas, schemas, after.
+    """A :func:`system_prompt` text's pieces: instructions before the tools, the tools, after.
 
     The three pieces join to ``system``; ``None`` when ``system`` was not made by
-    :func:`system_prompt`. Attribution uses it to tell the tool definitions from the
-    instructions by how the message was built, not by searching the text.
+    :func:`system_prompt` (in either style). Attribution uses it to tell the tool definitions
+    from the instructions by how the message was built, not by searching the text.
 
     >>> before, tools, after = split_system_prompt(system_prompt([{"name": "zoom"}]))
     >>> tools
     '{"name": "zoom"}'
     """
-    before, _, after = _INSTRUCTIONS.format(tools="\x00").partition("\x00")
-    if (
-        len(system) >= len(before) + len(after)
-        and system.startswith(before)
-        and system.endswith(after)
-    ):
-        return before, system[len(before) : len(system) - len(after)], after
+    for template in PROMPT_STYLES.values():
+        before, _, after = template.format(tools="\x00").partition("\x00")
+        if (
+            len(system) >= len(before) + len(after)
+            and system.startswith(before)
+            and system.endswith(after)
+        ):
+            return before, system[len(before) : len(system) - len(after)], after
     return None
 
 
@@ -109,13 +146,16 @@ def tool_result_text(turn: Turn) -> str:
     return turn.result.text
 
 
-def first_messages(question: str, tool_schemas: Sequence[Mapping[str, Any]]) -> list[Message]:
+def first_messages(
+    question: str, tool_schemas: Sequence[Mapping[str, Any]], style: PromptStyle = "full"
+) -> list[Message]:
     """The messages of an episode's first prompt: the system prompt of these tools, the question.
 
-    What the env shows at reset (its ``info["messages"]``), built here once for everything
-    that rebuilds it from a task (the attribution reward, the TRL and verifiers adapters).
+    What the env shows at reset (its ``info["messages"]``; ``style`` is the task family's
+    ``prompt_style``), built here once for everything that rebuilds it from a task (the
+    attribution reward, the TRL and verifiers adapters).
     """
-    return build_messages(system_prompt(tool_schemas), question, [])
+    return build_messages(system_prompt(tool_schemas, style), question, [])
 
 
 def build_messages(system: str, question: str, turns: Sequence[Turn]) -> list[Message]:

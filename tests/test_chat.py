@@ -8,9 +8,11 @@ from iapo_bench.chat import (
     IMAGE_PLACEHOLDER,
     attach_images,
     build_messages,
+    first_messages,
     pair_images,
     parse_error_feedback,
     render_transcript,
+    split_system_prompt,
     system_prompt,
 )
 from iapo_bench.core import Answer, ParseError, ParseErrorKind, ToolCall, ToolResult, Turn
@@ -289,3 +291,27 @@ def test_system_prompt_embeds_one_schema_per_line():
 
 def test_system_prompt_without_tools_has_empty_block():
     assert tools_block(system_prompt([])) == [""]
+
+
+def test_compact_system_prompt_lists_signatures_and_splits_back():
+    schemas = [
+        {"type": "function", "function": {"name": "compare", "parameters": {
+            "type": "object", "properties": {"bars": {}}}}},
+        {"type": "function", "function": {"name": "zoom", "parameters": {
+            "type": "object", "properties": {"box": {}, "scale": {}}}}},
+    ]  # fmt: skip
+    prompt = system_prompt(schemas, "compact")
+    assert "compare(bars); zoom(box, scale)" in prompt and "<answer>" in prompt
+    assert len(prompt) < len(system_prompt(schemas)) / 2
+    before, tools, after = split_system_prompt(prompt)
+    assert tools == "compare(bars); zoom(box, scale)" and before + tools + after == prompt
+    assert split_system_prompt(system_prompt(schemas))[1].startswith('{"type": "function"')
+    with pytest.raises(ValueError, match="prompt style"):
+        system_prompt(schemas, "short")
+
+
+def test_first_messages_take_the_style():
+    schemas = [{"type": "function", "function": {"name": "compare"}}]
+    compact = first_messages("Which?", schemas, "compact")
+    assert compact[0]["content"] == system_prompt(schemas, "compact")
+    assert first_messages("Which?", schemas)[0]["content"] == system_prompt(schemas)

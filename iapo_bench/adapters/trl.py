@@ -379,7 +379,7 @@ def prompt_dataset(
             raise ValueError(f"task {task_id} is of family {task.family}, not {env_id}'s")
         tools = get_family(task.family).tools_for(task)
         names = [t.name for t in tools]
-        messages = first_messages(task.question, [t.schema for t in tools])
+        messages = first_messages(task.question, [t.schema for t in tools], family.prompt_style)
         rows.append(
             {
                 "prompt": [_parts(message) for message in messages],
@@ -510,7 +510,8 @@ class AttributionReward:
                 continue
             end = ids.index(eos) + 1 if eos in ids else len(ids)
             task = load_task(environment._task_id)
-            prompts_out.append(first_turn_prompt(task, environment._tools))
+            style = get_family(task.family).prompt_style
+            prompts_out.append(first_turn_prompt(task, environment._tools, style))
             decisions.append(ids[:end])
             rows.append(row)
         out: list[float | None] = [None] * len(completion_ids)

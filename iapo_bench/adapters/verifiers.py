@@ -294,8 +294,11 @@ class IAPOTaskset(vf.Taskset[IAPOTask, IAPOTasksetConfig]):
         )
         for task_id in ids:
             task = load_task(task_id)
-            tools = get_family(task.family).tools_for(task)
-            system, user = first_messages(task.question, [t.schema for t in tools])
+            family = get_family(task.family)
+            tools = family.tools_for(task)
+            system, user = first_messages(
+                task.question, [t.schema for t in tools], family.prompt_style
+            )
             # The env's user message, part for part: its one image placeholder is the task's.
             parts = [
                 vf.ImageUrlContentPart(image_url=vf.ImageUrlSource(url=image_data_url(task.image)))

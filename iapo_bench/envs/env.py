@@ -25,7 +25,13 @@ import gymnasium as gym
 import numpy as np
 from PIL import Image
 
-from iapo_bench.chat import IMAGE_PLACEHOLDER, build_messages, render_transcript, system_prompt
+from iapo_bench.chat import (
+    IMAGE_PLACEHOLDER,
+    PromptStyle,
+    build_messages,
+    render_transcript,
+    system_prompt,
+)
 from iapo_bench.core import (
     Answer,
     ParseError,
@@ -76,10 +82,10 @@ generated 640-pixel chart zoomed 4x is 2,560 pixels; a loaded 4,096-pixel page z
 
 
 @functools.lru_cache(maxsize=64)  # a family has a handful of tool sets
-def _prompts(tools: tuple[Tool, ...]) -> tuple[str, str]:
+def _prompts(tools: tuple[Tool, ...], style: PromptStyle) -> tuple[str, str]:
     """The system prompt and the tools' JSON (parsed anew for each info) of a tool set."""
     schemas = [t.schema for t in tools]
-    return system_prompt(schemas), json.dumps(schemas)
+    return system_prompt(schemas, style), json.dumps(schemas)
 
 
 class ToolUseEnv(gym.Env[dict[str, Any], str]):
@@ -167,7 +173,7 @@ class ToolUseEnv(gym.Env[dict[str, Any], str]):
         # Every task's system prompt lists a subset of the family's tools: the full list is
         # the longest.
         self._prefix_bound, turn_bound = _transcript_bounds(
-            system_prompt([t.schema for t in self.family.tools]),
+            system_prompt([t.schema for t in self.family.tools], self.family.prompt_style),
             max_action_length + len(self._cut_marker),
         )
         self.observation_space: ToolUseObservation = ToolUseObservation(
@@ -231,7 +237,7 @@ class ToolUseEnv(gym.Env[dict[str, Any], str]):
                 " a side"
             )
         tools = self.family.tools_for(task)
-        system, tools_json = _prompts(tools)
+        system, tools_json = _prompts(tools, self.family.prompt_style)
         prefix = len(render_transcript(build_messages(system, task.question, [])))
         if prefix > self._prefix_bound:  # tools_for gave tools that family.tools lacks
             raise ValueError(

@@ -31,6 +31,7 @@ import PIL
 from PIL import features
 from pydantic import BaseModel, ConfigDict, Field
 
+from iapo_bench.chat import PromptStyle
 from iapo_bench.core import Split, Task
 from iapo_bench.fonts import fonts_fingerprint
 from iapo_bench.tools.base import Tool
@@ -177,6 +178,8 @@ class TaskFamily(abc.ABC):
     """The rubric spec the env scores with by default."""
     test_list_size: int = 500
     """How many tasks the frozen test list holds."""
+    prompt_style: PromptStyle = "full"
+    """How the env's system prompt lists the tools (:func:`iapo_bench.chat.system_prompt`)."""
 
     @property
     @abc.abstractmethod
@@ -240,6 +243,8 @@ class TaskFamily(abc.ABC):
             "version": self.version,
             "revision": self.revision,
             "rubric": self.default_rubric,
+            # Only a non-default style enters the hash: the full style's hashes predate it.
+            **({"prompt_style": self.prompt_style} if self.prompt_style != "full" else {}),
             **rendering_environment(),
         }
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

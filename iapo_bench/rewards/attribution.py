@@ -16,7 +16,8 @@ Rubric components (all group rewards: the G trajectories of one prompt are attri
 one batch). Each attributes the first decision, the tool call or the answer when no tool is
 called, so the penalty cannot be dodged by not calling tools; the first-turn prompt is
 rebuilt as the env builds it, from the task and the tool schemas the env showed (the
-``tools=`` context: the env's ``info["tools"]``).
+``tools=`` context: the env's ``info["tools"]``, and ``prompt_style=``, its family's
+``prompt_style``, when that is not ``"full"``).
 
 - :class:`IAPOReward` (context ``policy=``, ``teacher=``, ``tools=``): value -lambda * D, and
   the metrics ``D``, ``p.<block>``, ``q.<block>``, ``completeness.student`` and
@@ -42,7 +43,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from iapo_bench.chat import first_messages
+from iapo_bench.chat import PromptStyle, first_messages
 from iapo_bench.core import Box, Task, Trajectory, evidence_elements
 from iapo_bench.models.attribution import (
     Attribution,
@@ -157,13 +158,16 @@ def evidence_boxes(task: Task) -> tuple[Box, ...]:
     return tuple(e.box for e in evidence_elements(task))
 
 
-def first_turn_prompt(task: Task, tools: Sequence[Mapping[str, Any]]) -> Prompt:
+def first_turn_prompt(
+    task: Task, tools: Sequence[Mapping[str, Any]], style: PromptStyle = "full"
+) -> Prompt:
     """The prompt of the episode's first decision, as the env builds it, with the evidence.
 
-    ``tools`` are the schemas the env showed (its ``info["tools"]``): the env picks them per
-    task (``family.tools_for(task)``), and rewards may not import envs to ask it.
+    ``tools`` are the schemas the env showed (its ``info["tools"]``) and ``style`` its
+    family's ``prompt_style``: the env picks them per task, and rewards may not import envs
+    to ask it.
     """
-    messages = first_messages(task.question, tools)
+    messages = first_messages(task.question, tools, style)
     return Prompt(messages=messages, images=(task.image,), evidence=evidence_boxes(task))
 
 
@@ -206,11 +210,12 @@ class IAPOReward:
         policy: Any = None,
         teacher: Any = None,
         tools: Sequence[Mapping[str, Any]] | None = None,
+        prompt_style: PromptStyle = "full",
     ) -> list[dict[str, float] | None]:
         """One component dict per trajectory (None for one with no turns)."""
         student = _require("policy", policy)
         _require("teacher", teacher)
-        prompt = first_turn_prompt(task, _require("tools", tools))
+        prompt = first_turn_prompt(task, _require("tools", tools), prompt_style)
         played = [t for t in trajectories if t.turns]
         decisions = _first_decisions(played, _model_and_processor(student)[1].tokenizer)
         penalties = iter(
@@ -261,12 +266,13 @@ class EvidenceShare:
         *,
         policy: Any = None,
         tools: Sequence[Mapping[str, Any]] | None = None,
+        prompt_style: PromptStyle = "full",
     ) -> list[dict[str, float | None] | None]:
         """One component dict per trajectory (None when it cannot be measured)."""
         from iapo_bench.models.attribution import attribute
 
         model, processor = _model_and_processor(_require("policy", policy))
-        prompt = first_turn_prompt(task, _require("tools", tools))
+        prompt = first_turn_prompt(task, _require("tools", tools), prompt_style)
         played = [t for t in trajectories if t.turns]
         if not prompt.evidence or not played:
             return [None] * len(trajectories)
@@ -311,6 +317,7 @@ class MaskedImageKL:
         *,
         policy: Any = None,
         tools: Sequence[Mapping[str, Any]] | None = None,
+        prompt_style: PromptStyle = "full",
     ) -> list[float | None]:
         """One value per trajectory (None for one with no turns)."""
         import torch
@@ -318,7 +325,7 @@ class MaskedImageKL:
         from iapo_bench.models.papo import masked_image_kl
 
         model, processor = _model_and_processor(_require("policy", policy))
-        prompt = first_turn_prompt(task, _require("tools", tools))
+        prompt = first_turn_prompt(task, _require("tools", tools), prompt_style)
         played = [t for t in trajectories if t.turns]
         if not played:
             return [None] * len(trajectories)

@@ -49,8 +49,13 @@ def test_blind_bars_policies_cannot_tell_the_tied_bars_apart():
             out = []
             for obs in observations:
                 image = obs["images"][0]
-                columns = (image != 255).any(axis=-1)[:50].sum(axis=0)
-                out.append(f"<answer>{'ABCDEF'[int(np.argmax(columns)) * 6 // 56]}</answer>")
+                coloured = (image != 255).any(axis=-1)[:50]
+                # Bars are runs of coloured columns in the row above the axis, lettered from
+                # the left: the tallest shown (the first of the tied pair) is the answer.
+                row = coloured[49].astype(int)
+                starts = np.flatnonzero(np.diff(np.concatenate([[0], row])) == 1)
+                tallest = int(np.argmax(coloured.sum(axis=0)))
+                out.append(f"<answer>{'ABCDEF'[int((starts <= tallest).sum()) - 1]}</answer>")
             return out
 
     from iapo_bench.leaderboard import run_episodes, task_ids_for

@@ -10,7 +10,7 @@ from iapo_bench.baselines import OracleAgent
 from iapo_bench.envs import get_family, load_task
 from iapo_bench.envs.bars.family import BASELINE, render_bars
 from iapo_bench.leaderboard import run_episodes, task_ids_for
-from iapo_bench.tools.bars import MAGNIFICATION, compare
+from iapo_bench.tools.bars import MAGNIFICATION, WIDEN, WINDOW, compare
 
 FAMILY = get_family("bars")
 TASKS = [FAMILY.generate("validation", d, 1_000_000_000 + s) for d in (0, 1, 2) for s in range(40)]
@@ -19,13 +19,13 @@ TASKS = [FAMILY.generate("validation", d, 1_000_000_000 + s) for d in (0, 1, 2) 
 def test_each_level_has_its_count_of_bars_and_two_tied_tallest():
     for task in TASKS:
         heights = task.data["heights"]
-        assert len(heights) == 4 + task.difficulty == len(task.data["letters"])
+        assert len(heights) == 3 + task.difficulty == len(task.data["letters"])
         tied = [task.data["letters"].index(k) for k in task.evidence]
         shown = [round(h) for h in heights]
         assert shown[tied[0]] == shown[tied[1]] == max(shown)
-        assert heights[tied[0]] != heights[tied[1]]
+        assert abs(heights[tied[0]] - heights[tied[1]]) == 0.75
         others = [s for i, s in enumerate(shown) if i not in tied]
-        assert max(others) <= max(shown) - 6
+        assert max(others) <= 0.6 * max(shown)
         assert task.answer == task.data["letters"][max(tied, key=lambda i: heights[i])]
 
 
@@ -41,30 +41,33 @@ def test_the_shown_image_does_not_depend_on_which_tied_bar_is_taller():
         assert np.array_equal(swapped, task.image)
 
 
-def panel_top(image: np.ndarray, panel: int) -> int:
-    """The first row of a panel that holds colour (the bar's top), or the height if none."""
-    x0 = panel * (image.shape[1] // 2 + 4)
-    column = image[:, x0 + 10]
+def column_top(image: np.ndarray, task, letter: str) -> int:
+    """The first row of a bar's place in the tool's image that holds colour, or the height."""
+    box = task.elements[task.data["letters"].index(letter)].box
+    column = image[:, (box.x0 + box.x1) // 2 * WIDEN]
     coloured = np.flatnonzero((column != 255).any(axis=-1))
     return int(coloured[0]) if len(coloured) else image.shape[0]
 
 
-def test_compare_shows_the_taller_tied_bar_by_at_least_two_pixels():
+def test_compare_shows_the_taller_tied_bar_in_its_place_by_eighteen_rows():
     for task in TASKS:
-        result = compare({"bars": list(task.evidence)}, task=task)
-        assert result.ok and result.focus.keys == task.evidence
-        left, right = panel_top(result.image, 0), panel_top(result.image, 1)
-        assert abs(left - right) >= 2
-        taller = task.evidence[0] if left < right else task.evidence[1]
-        assert taller == task.answer
+        for order in (task.evidence, task.evidence[::-1]):  # the order named does not matter
+            result = compare({"bars": list(order)}, task=task)
+            assert result.ok and result.focus.keys == order
+            assert result.image.shape == (WINDOW * MAGNIFICATION, 56 * WIDEN, 3)
+            tops = {k: column_top(result.image, task, k) for k in order}
+            assert abs(tops[order[0]] - tops[order[1]]) == 18
+            assert min(tops, key=tops.get) == task.answer
+            others = [k for k in task.data["letters"] if k not in order]
+            assert all(column_top(result.image, task, k) == result.image.shape[0] for k in others)
 
 
-def test_compare_against_a_short_bar_leaves_its_panel_empty():
+def test_compare_against_a_short_bar_leaves_its_place_empty():
     task = TASKS[5]
     short = next(k for k in task.data["letters"] if k not in task.evidence)
     result = compare({"bars": [task.answer, short]}, task=task)
-    assert panel_top(result.image, 1) == 6 * MAGNIFICATION  # nothing reaches the window
-    assert panel_top(result.image, 0) < 6 * MAGNIFICATION
+    assert column_top(result.image, task, short) == WINDOW * MAGNIFICATION
+    assert column_top(result.image, task, task.answer) < WINDOW * MAGNIFICATION
 
 
 @pytest.mark.parametrize(
@@ -76,7 +79,7 @@ def test_compare_checks_its_arguments(bars, error):
     assert result.error == error or (error and error in result.error)
 
 
-def test_without_the_image_a_blind_policy_scores_two_in_k():
+def test_the_question_does_not_say_which_bars_are_tied():
     # Every question of a level is the same text: nothing in it says which bars are tied.
     for level in (0, 1, 2):
         questions = {t.question for t in TASKS if t.difficulty == level}

@@ -75,6 +75,15 @@ def test_spans_match_the_processor_grid_and_the_template_pieces(processor, zooms
     assert _text(processor, layout, "markup").startswith("<|im_start|>system\n<|im_end|>")
 
 
+def test_a_compact_system_prompt_has_its_tools_block(processor):
+    # Bars shows the compact style: the tool signatures are the tools block, as in the full.
+    env = gym.make("ToolUse-Bars-v0").unwrapped
+    obs, info = env.reset(seed=3)
+    layout = prompt_layout(processor, Prompt(messages=info["messages"], images=obs["images"]))
+    assert _text(processor, layout, "tools") == "compare(bars)"
+    assert _text(processor, layout, "system").startswith("Call a tool to look closer")
+
+
 def test_partitions_map_tool_outputs(processor):
     prompt, _ = _chart_prompt(2)
     layout = prompt_layout(processor, prompt)

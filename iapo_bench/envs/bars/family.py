@@ -1,22 +1,26 @@
 """ToolUse-Bars-v0: name the tallest of a few bars, two of which look equally tall.
 
-A small image (56 x 56) shows K bars, lettered from the left (K = 4, 5, 6 at difficulty 0, 1,
+A small image (56 x 56) shows K bars, lettered from the left (K = 3, 4, 5 at difficulty 0, 1,
 2). Two of them are the tallest and, as shown, exactly as tall as each other: their true
-heights differ by a quarter or three quarters of a pixel, and the shown image rounds both to
-the same whole pixel, so its bytes do not depend on which of the two is taller. The other
-bars are at least six pixels shorter. The question asks for the tallest bar's letter.
+heights differ by three quarters of a pixel, and the shown image rounds both to the same
+whole pixel, so its bytes do not depend on which of the two is taller. The other bars are at
+most 60% as tall, so the two candidates stand out. The question asks for the tallest bar's
+letter.
 
 Answering takes both halves of the two-turn setting of the IAPO paper:
 
 - look: find the two tallest bars in the image (any two of them, blindly, holds the tallest
   with chance 2/K);
-- call: ``compare`` them, which magnifies their tops eight times from their true heights
-  (:mod:`iapo_bench.tools.bars`), then read which panel is taller.
+- call: ``compare`` them, which magnifies their tops 24 times from their true heights, each
+  in its own place across the image (:mod:`iapo_bench.tools.bars`), then name the bar whose
+  column reaches higher there.
 
 Without the tool no policy can do better than a coin flip between the two (a test holds the
-shown image to be identical either way); without the image, a random pair and the tool give
-2/K. The answers are single letters, which a small model can learn to write: the family is
-built for the small-scale reproduction of the paper's comparison (``iapo-bench reproduce``).
+shown image to be identical either way). The answers are single letters and both halves are
+read by position, which a small model can learn: the family is built for the small-scale
+reproduction of the paper's comparison (``iapo-bench reproduce``). Revision 2 made it so:
+revision 1 (4-6 bars, others only six pixels shorter, the tool's two panels side by side
+eight times magnified) was not learned by the study's models in the time this machine has.
 """
 
 from __future__ import annotations
@@ -42,7 +46,7 @@ COLOURS: tuple[tuple[int, int, int], ...] = (
     (140, 86, 75), (227, 119, 194), (23, 190, 207),
 )  # fmt: skip
 """The bar colours (matplotlib's tab10, less its greys): each task draws K of them."""
-_OFFSETS = (-0.375, -0.125, 0.125, 0.375)  # true top minus shown top: never rounds away
+_OFFSETS = (-0.375, 0.375)  # true top minus shown top: never rounds away
 
 
 def _slots(count: int) -> list[tuple[int, int]]:
@@ -70,16 +74,17 @@ class BarsFamily(TaskFamily):
 
     >>> task = BarsFamily().generate("train", 1, 3)
     >>> task.image.shape, len(task.data["letters"]), task.answer in task.evidence
-    ((56, 56, 3), 5, True)
+    ((56, 56, 3), 4, True)
     """
 
     name = "bars"
     version = "v0"
-    revision = 1
+    revision = 2
     env_id = "ToolUse-Bars-v0"
     difficulties = (0, 1, 2)
     default_difficulty = 2
     default_rubric = "exact_match:1"
+    prompt_style = "compact"  # models trained from scratch find the image behind 40 tokens
 
     @property
     def tools(self) -> tuple[Tool, ...]:
@@ -88,13 +93,13 @@ class BarsFamily(TaskFamily):
 
     def _generate(self, split: Split, difficulty: int, seed: int) -> Task:
         rng = np.random.default_rng([seed, difficulty, 0xBA25])
-        count = 4 + difficulty
+        count = 3 + difficulty
         letters = [chr(ord("A") + i) for i in range(count)]
         palette = [COLOURS[i] for i in rng.permutation(len(COLOURS))[:count]]
         shown_top = int(rng.integers(22, 41))
         pair = sorted(int(i) for i in rng.choice(count, size=2, replace=False))
-        offsets = rng.choice(_OFFSETS, size=2, replace=False)
-        heights = [float(rng.integers(6, shown_top - 5)) for _ in range(count)]
+        offsets = rng.permutation(_OFFSETS)
+        heights = [float(rng.integers(6, int(0.6 * shown_top) + 1)) for _ in range(count)]
         for index, offset in zip(pair, offsets, strict=True):
             heights[index] = shown_top + float(offset)
         tallest = max(pair, key=lambda i: heights[i])
