@@ -46,7 +46,7 @@ def main(teacher_path: str | None, out: str) -> None:
         teacher = TransformersVLMPolicy.from_pretrained(teacher_path)
 
     config = AttributionConfig()  # IG, m = 32, mean/blank baselines, adaptive nodes
-    prompt = first_turn_prompt(task, info["tools"])
+    prompt = first_turn_prompt(task, info["tools"], info["prompt_style"])
     [penalty] = attribution_penalty(student, teacher, [prompt], [generation.completion_ids], config)
     mine, theirs = penalty.student, penalty.teacher
     print("blocks:   ", "  ".join(f"{b:>6}" for b in penalty.p))

@@ -78,9 +78,10 @@ Call: <tool_call>{{"name": ..., "arguments": {{...}}}}</tool_call> Answer: <answ
 PromptStyle = Literal["full", "compact"]
 """How a system prompt lists the tools: ``"full"`` (instructions and JSON schemas, what
 instruction-tuned models expect) or ``"compact"`` (three lines and each tool's signature)."""
-PROMPT_STYLES: dict[str, str] = {"full": _INSTRUCTIONS, "compact": _COMPACT_INSTRUCTIONS}
-"""Each style's template, with ``{tools}`` where the tools go: on lines of
-their own, so no token straddles the tools block's edges."""
+PROMPT_STYLES: dict[PromptStyle, str] = {"full": _INSTRUCTIONS, "compact": _COMPACT_INSTRUCTIONS}
+"""Each style's template, with ``{tools}`` where the tools go, on lines of their own (a
+tokenizer may still merge a newline into the block's last token: blocks give a token to the
+piece it starts in)."""
 
 
 def _signature(schema: Mapping[str, Any]) -> str:

@@ -359,8 +359,9 @@ def prompt_dataset(
 
     ``ids`` gives the tasks; otherwise ``selection`` picks them (:func:`task_ids`:
     ``split``, ``size``, ``seed``, ``difficulty``, ``source``, ``frozen_test_list``).
-    Columns: ``prompt`` (the env's system message, with the tools' schemas, and the user
-    message: an image placeholder and the question), ``images`` (the task's image),
+    Columns: ``prompt`` (the env's system message, with the tools in the family's prompt
+    style, and the user message: an image placeholder and the question), ``images`` (the
+    task's image),
     ``task_id`` (what ``reset`` replays), ``environment`` and ``tools`` (the row's tool set,
     for :func:`environment_factories`).
 

@@ -112,9 +112,10 @@ class EndpointPolicy:
     (:func:`~iapo_bench.wire.request_messages`), at most ``concurrency`` at a
     time, with the tool schemas passed natively (``native_tools``; the server must parse
     tool calls: vLLM's ``--enable-auto-tool-choice --tool-call-parser hermes``) or left to
-    the system prompt's Hermes block, the model then writing text actions itself. (The
-    system prompt keeps that block either way, so that every policy reads the same prompt; a
-    server whose chat template also lists native tools shows them twice.) The reply becomes
+    the system prompt's Hermes block (signatures, in a family's compact style), the model
+    then writing text actions itself. (The system prompt keeps that block either way, so
+    that every policy reads the same prompt; a server whose chat template also lists native
+    tools shows them twice.) The reply becomes
     our text action (:func:`~iapo_bench.wire.action_from_reply`).
 
     Requests go through a :class:`~iapo_bench.aio.Requester`: a request that fails

@@ -47,9 +47,10 @@ class Generation(BaseModel):
 class TransformersVLMPolicy:
     """A local transformers VLM as a batched :class:`~iapo_bench.baselines.base.Policy`.
 
-    The env's system message already holds the tool schemas in a Hermes ``<tools>`` block, as
-    Qwen2.5's template writes them, so they reach the model through the chat template without
-    being passed a second time as ``tools=``.
+    The env's system message already holds the tools (schemas in a Hermes ``<tools>`` block,
+    as Qwen2.5's template writes them, or signatures in a family's compact prompt style), so
+    they reach the model through the chat template without being passed a second time as
+    ``tools=``.
 
     Args:
         model: A ``*ForConditionalGeneration`` vision-language model.

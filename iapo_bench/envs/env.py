@@ -93,9 +93,10 @@ class ToolUseEnv(gym.Env[dict[str, Any], str]):
 
     Observation: ``{"text": transcript with <image> marks, "images": tuple of uint8 HxWx3}``,
     fresh objects on every call. Action: the model's message, a ``str``. ``info`` holds the
-    task id, the turn count, the OpenAI-format ``messages`` and the ``tools`` schemas, and at
-    the end the ``trajectory`` and every reward component (``rewards``). Hidden data (the
-    reference answer, the tool metadata) is never in the observation or ``info``.
+    task id, the turn count, the OpenAI-format ``messages``, the ``tools`` schemas and the
+    family's ``prompt_style`` (how the system prompt lists them), and at the end the
+    ``trajectory`` and every reward component (``rewards``). Hidden data (the reference
+    answer, the tool metadata) is never in the observation or ``info``.
 
     Args:
         family: A registered family name (``"chart"``) or a :class:`TaskFamily`.
@@ -363,6 +364,7 @@ class ToolUseEnv(gym.Env[dict[str, Any], str]):
             "max_turns": self.max_turns,
             "messages": messages,
             "tools": json.loads(self._tools_json),
+            "prompt_style": self.family.prompt_style,
         }
         return observation, info
 

@@ -3,8 +3,10 @@
 ChatML turns as Qwen2.5-VL writes them: images as ``<|vision_start|><|image_pad|><|vision_end|>``
 (the processor expands the pad to the image's token count), tool schemas in a Hermes
 ``<tools>`` block when the caller passes ``tools`` and the system message does not already
-hold them, assistant tool calls as ``<tool_call>`` JSON, and tool results as a user turn
-wrapped in ``<tool_response>`` (consecutive tool messages share one turn), as Qwen2.5 does.
+say how to call them (it holds ``<tool_call>``: our prompts in either style, the compact one
+listing signatures instead of schemas), assistant tool calls as ``<tool_call>`` JSON, and
+tool results as a user turn wrapped in ``<tool_response>`` (consecutive tool messages share
+one turn), as Qwen2.5 does.
 
 The template has no incidental whitespace (it is concatenated without line breaks), so it
 needs no whitespace control; transformers renders with ``trim_blocks``, which drops a newline
@@ -49,7 +51,7 @@ CHAT_TEMPLATE = (
     "{% for message in messages %}"
     "{% if message.role == 'system' %}"
     "<|im_start|>system\n{{ render(message.content) }}"
-    "{% if tools and '<tools>' not in render(message.content) %}{{ tools_block() }}{% endif %}"
+    "{% if tools and '<tool_call>' not in render(message.content) %}{{ tools_block() }}{% endif %}"
     "<|im_end|>\n"
     "{% elif message.role == 'user' %}"
     "<|im_start|>user\n{{ render(message.content) }}<|im_end|>\n"

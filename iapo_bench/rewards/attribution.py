@@ -16,17 +16,18 @@ Rubric components (all group rewards: the G trajectories of one prompt are attri
 one batch). Each attributes the first decision, the tool call or the answer when no tool is
 called, so the penalty cannot be dodged by not calling tools; the first-turn prompt is
 rebuilt as the env builds it, from the task and the tool schemas the env showed (the
-``tools=`` context: the env's ``info["tools"]``, and ``prompt_style=``, its family's
-``prompt_style``, when that is not ``"full"``).
+``tools=`` context: the env's ``info["tools"]``, and ``prompt_style=``: its
+``info["prompt_style"]``, which Bars sets to ``"compact"``).
 
-- :class:`IAPOReward` (context ``policy=``, ``teacher=``, ``tools=``): value -lambda * D, and
-  the metrics ``D``, ``p.<block>``, ``q.<block>``, ``completeness.student`` and
-  ``completeness.teacher``. Use it with weight 1: lambda is the config's.
-- :class:`EvidenceShare` (``policy=``, ``tools=``; no teacher): the share of the image's
-  attribution that falls on the task's evidence regions, with ``area`` (the share a model
-  that looks everywhere alike would get) beside it.
-- :class:`MaskedImageKL` (``policy=``, ``tools=``): PAPO's signal as a reward, the mean
-  per-token KL between the policy on the image and on a patch-masked copy.
+- :class:`IAPOReward` (context ``policy=``, ``teacher=``, ``tools=``, ``prompt_style=``):
+  value -lambda * D, and the metrics ``D``, ``p.<block>``, ``q.<block>``,
+  ``completeness.student`` and ``completeness.teacher``. Use it with weight 1: lambda is the
+  config's.
+- :class:`EvidenceShare` (``policy=``, ``tools=``, ``prompt_style=``; no teacher): the share
+  of the image's attribution that falls on the task's evidence regions, with ``area`` (the
+  share a model that looks everywhere alike would get) beside it.
+- :class:`MaskedImageKL` (``policy=``, ``tools=``, ``prompt_style=``): PAPO's signal as a
+  reward, the mean per-token KL between the policy on the image and on a patch-masked copy.
 
 ``policy`` and ``teacher`` are anything with ``.model`` and ``.processor`` (a
 :class:`~iapo_bench.baselines.vlm.TransformersVLMPolicy`) or a ``(model, processor)`` pair.
@@ -163,9 +164,9 @@ def first_turn_prompt(
 ) -> Prompt:
     """The prompt of the episode's first decision, as the env builds it, with the evidence.
 
-    ``tools`` are the schemas the env showed (its ``info["tools"]``) and ``style`` its
-    family's ``prompt_style``: the env picks them per task, and rewards may not import envs
-    to ask it.
+    ``tools`` are the schemas the env showed (its ``info["tools"]``) and ``style`` how it
+    listed them (its ``info["prompt_style"]``): the env picks them per task, and rewards may
+    not import envs to ask it.
     """
     messages = first_messages(task.question, tools, style)
     return Prompt(messages=messages, images=(task.image,), evidence=evidence_boxes(task))
@@ -188,13 +189,14 @@ def _require(name: str, value: Any) -> Any:
 class IAPOReward:
     """IAPO's reward term -lambda * D for the first decision, as a rubric group reward.
 
-    Context: ``policy`` (the student), ``teacher`` and ``tools`` (the env's tool schemas).
+    Context: ``policy`` (the student), ``teacher``, ``tools`` (the env's tool schemas) and
+    ``prompt_style`` (the env's ``info["prompt_style"]``; ``"full"`` when not given).
     Abstains on a trajectory with no turns. Metrics: ``D``, ``p.<block>``, ``q.<block>``,
     ``completeness.student``, ``completeness.teacher``.
 
     Example: ``Rubric({"relaxed_accuracy": (relaxed_accuracy, 1.0), "iapo": (IAPOReward(),
     1.0)}).score_group(trajectories, task, policy=student, teacher=teacher,
-    tools=info["tools"])``.
+    tools=info["tools"], prompt_style=info["prompt_style"])``.
     """
 
     group = True

@@ -45,7 +45,7 @@ def compare_image(
     its place white.
     """
     top = baseline - round(max(heights))  # the taller bar's top row as shown
-    first_row = top - WINDOW // 2
+    first_row = top - (WINDOW - 1)
     height = WINDOW * MAGNIFICATION
     image = np.full((height, side * WIDEN, 3), _WHITE, dtype=np.uint8)
     for (x0, x1), bar_height, colour in zip(columns, heights, colours, strict=True):

@@ -101,6 +101,19 @@ def test_env_messages_render_the_models_own_text_once(tiny):
     assert parse_action(call_text, {}).kind == "parse_error"  # unknown tool without tools
 
 
+@pytest.mark.parametrize("env_id", ["ToolUse-Chart-v0", "ToolUse-Bars-v0"])
+def test_passing_tools_adds_no_second_tools_block_to_our_prompts(tiny, env_id):
+    # TRL passes tools= with every rollout: the env's system prompt, full or compact, already
+    # says how to call them, so the template must render it as the env does.
+    _, processor = tiny
+    _, info = _episode(env_id, 0, 5, 0)
+    plain = processor.apply_chat_template(info["messages"], tokenize=False)
+    with_tools = processor.apply_chat_template(
+        info["messages"], tools=info["tools"], tokenize=False
+    )
+    assert with_tools == plain and plain.count("# Tools") <= 1
+
+
 def test_save_and_load_round_trip_offline(tiny, tmp_path):
     from transformers import Qwen2_5_VLForConditionalGeneration
 

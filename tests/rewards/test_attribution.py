@@ -122,10 +122,18 @@ def _oracle_episode(seed: int):
 
 def test_the_first_turn_prompt_is_the_one_the_env_showed():
     info, _, task = _oracle_episode(3)
-    prompt = first_turn_prompt(task, info["tools"])
+    prompt = first_turn_prompt(task, info["tools"], info["prompt_style"])
     assert list(prompt.messages) == info["messages"]
     assert len(prompt.images) == 1 and (prompt.images[0] == task.image).all()
     assert prompt.evidence == evidence_boxes(task) and prompt.evidence
+
+
+def test_the_first_turn_prompt_follows_a_compact_family():
+    env = gym.make("ToolUse-Bars-v0").unwrapped
+    _, info = env.reset(seed=2)
+    assert info["prompt_style"] == "compact"
+    prompt = first_turn_prompt(load_task(info["task_id"]), info["tools"], info["prompt_style"])
+    assert list(prompt.messages) == info["messages"]
 
 
 def test_the_rubric_reports_iapo_components(student):

@@ -84,7 +84,7 @@ class BarsFamily(TaskFamily):
     difficulties = (0, 1, 2)
     default_difficulty = 2
     default_rubric = "exact_match:1"
-    prompt_style = "compact"  # models trained from scratch find the image behind 40 tokens
+    prompt_style = "compact"  # models trained from scratch find the image behind 59 tokens
 
     @property
     def tools(self) -> tuple[Tool, ...]:
