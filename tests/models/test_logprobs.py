@@ -1,11 +1,14 @@
 """The shared-prefix scorer gives the plain forward's logits and gradients, faster."""
 
+import gymnasium as gym
 import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+import iapo_bench.envs  # noqa: E402, F401  (registers the ids)
 from iapo_bench.models.logprobs import selected_logits, shared_prefix_length  # noqa: E402
+from iapo_bench.models.processor import build_processor  # noqa: E402
 from iapo_bench.models.tiny import build_tiny_vlm  # noqa: E402
 from iapo_bench.train.bc import bc_examples, collate, tokenize_example  # noqa: E402
 
@@ -27,7 +30,10 @@ def model_and_batch():
 def test_the_prefix_is_the_shared_system_prompt_and_stops_before_any_label(model_and_batch):
     _, batch, selected = model_and_batch
     prefix = shared_prefix_length(batch, selected)
-    assert prefix > 300  # the system prompt with the tool definitions
+    # At least the whole system turn (Bars' compact prompt) is shared by every row.
+    _, info = gym.make("ToolUse-Bars-v0").reset(seed=1)
+    system = f"<|im_start|>system\n{info['messages'][0]['content']}<|im_end|>\n"
+    assert prefix >= len(build_processor().tokenizer(system)["input_ids"]) > 40
     for row in range(batch["input_ids"].shape[0]):
         columns = batch["attention_mask"][row].nonzero().squeeze(-1)
         assert not selected[row, columns[:prefix]].any()
