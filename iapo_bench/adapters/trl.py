@@ -51,7 +51,7 @@ import numpy as np
 from PIL import Image
 
 from iapo_bench.adapters._replay import Score, actions, make_env, replay
-from iapo_bench.chat import first_messages, parse_error_feedback, tool_result_text
+from iapo_bench.chat import PromptStyle, first_messages, parse_error_feedback, tool_result_text
 from iapo_bench.core import ParseError, Split, Task, ToolCall, Turn
 from iapo_bench.envs import family_for_env_id, get_family, load_task, open_source
 from iapo_bench.envs.family import SPLIT_SEEDS, is_file_version, parse_task_id
@@ -107,6 +107,7 @@ class ToolUseEnvironment:
         self._env: gym.Env | None = None
         self._task_id: str | None = None
         self._tools: list[dict[str, Any]] = []
+        self._prompt_style: PromptStyle = "full"
         self._over = False
         self._calls = 0
         self._scored: Score | None = None
@@ -135,6 +136,7 @@ class ToolUseEnvironment:
                 "(environment_factories(dataset))"
             )
         self._env, self._task_id, self._tools = env, task_id, info["tools"]
+        self._prompt_style = info["prompt_style"]
         self._over, self._scored, self._calls = False, None, 0
 
     def _call(self, name: str, arguments: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -361,9 +363,8 @@ def prompt_dataset(
     ``split``, ``size``, ``seed``, ``difficulty``, ``source``, ``frozen_test_list``).
     Columns: ``prompt`` (the env's system message, with the tools in the family's prompt
     style, and the user message: an image placeholder and the question), ``images`` (the
-    task's image),
-    ``task_id`` (what ``reset`` replays), ``environment`` and ``tools`` (the row's tool set,
-    for :func:`environment_factories`).
+    task's image), ``task_id`` (what ``reset`` replays), ``environment`` and ``tools`` (the
+    row's tool set, for :func:`environment_factories`).
 
     >>> rows = prompt_dataset("ToolUse-OCR-v0", size=2)  # doctest: +SKIP
     >>> rows[0]["task_id"], rows[0]["environment"]  # doctest: +SKIP
@@ -511,8 +512,9 @@ class AttributionReward:
                 continue
             end = ids.index(eos) + 1 if eos in ids else len(ids)
             task = load_task(environment._task_id)
-            style = get_family(task.family).prompt_style
-            prompts_out.append(first_turn_prompt(task, environment._tools, style))
+            prompts_out.append(
+                first_turn_prompt(task, environment._tools, environment._prompt_style)
+            )
             decisions.append(ids[:end])
             rows.append(row)
         out: list[float | None] = [None] * len(completion_ids)

@@ -115,8 +115,8 @@ class EndpointPolicy:
     the system prompt's Hermes block (signatures, in a family's compact style), the model
     then writing text actions itself. (The system prompt keeps that block either way, so
     that every policy reads the same prompt; a server whose chat template also lists native
-    tools shows them twice.) The reply becomes
-    our text action (:func:`~iapo_bench.wire.action_from_reply`).
+    tools shows them twice.) The reply becomes our text action
+    (:func:`~iapo_bench.wire.action_from_reply`).
 
     Requests go through a :class:`~iapo_bench.aio.Requester`: a request that fails
     (connection refused, no reply within ``timeout`` seconds, HTTP 5xx, 408, 409, 429, a body

@@ -10,9 +10,8 @@
   pads a batch of 6 to its widest line and to at least 320 pixels: on our charts and
   documents that is over half the recognition time, and it changes some readings of fine
   print, so the setting is in :attr:`RapidOcrEngine.provenance`); boxes that belong to one
-  line are merged; the lines of the last
-  :data:`READ_CACHE_SIZE` images read are remembered, so GRPO's G rollouts and repeated
-  calls on one page read it once.
+  line are merged; the lines of the last :data:`READ_CACHE_SIZE` images read are
+  remembered, so GRPO's G rollouts and repeated calls on one page read it once.
 - :class:`TesseractEngine` (optional): the ``tesseract`` binary (Debian ``tesseract-ocr``),
   used when it is on the PATH.
 - :func:`get_engine`: one lazily built engine per name and process, guarded by a lock.

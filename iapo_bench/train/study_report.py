@@ -90,8 +90,10 @@ def _paired(frames: Mapping[str, list[pd.DataFrame]], base: str) -> list[dict[st
     reference = _per_task(frames.get(base, [])).to_dict()
     rows = []
     for method, method_frames in frames.items():
+        if method == base or not reference:
+            continue
         scores = _per_task(method_frames).to_dict()
-        if method == base or not reference or not set(scores) & set(reference):
+        if not set(scores) & set(reference):
             continue
         comparison = paired_comparison(scores, reference)
         d = comparison.difference
